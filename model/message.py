@@ -1,0 +1,140 @@
+"""Message and Conversation: pure values with a JSON wire format.
+
+Identity on disk (file, lock, ids in the store) is a storage concern that lives in
+`model.store`; these types only know how to turn themselves into dicts and back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Literal, TypedDict
+
+from llama_index.core.llms import ChatMessage, MessageRole
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[Role, ...] = ("system", "user", "assistant")
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC, the only time format we store."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class MessageDict(TypedDict, total=False):
+    role: Role
+    content: str
+    created_at: str
+
+
+class ConversationDict(TypedDict):
+    id: str
+    name: str
+    created_at: str
+    updated_at: str
+    model: str
+    messages: list[MessageDict]
+
+
+def _check_role(role: object) -> Role:
+    if role not in ROLES:
+        raise ValueError(f"unknown message role {role!r}: expected one of {', '.join(ROLES)}")
+    return role  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        _check_role(self.role)
+        if not isinstance(self.content, str):
+            raise ValueError(f"message content must be text, not {type(self.content).__name__}")
+
+    def to_dict(self) -> MessageDict:
+        return {"role": self.role, "content": self.content, "created_at": self.created_at}
+
+    @classmethod
+    def from_dict(cls, data: object) -> Message:
+        """Build a Message from its dict form; a missing `created_at` (legacy files) is filled in."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a message must be an object, not {type(data).__name__}")
+        if "role" not in data or "content" not in data:
+            raise ValueError("a message needs both 'role' and 'content'")
+        created_at = data.get("created_at")
+        return cls(
+            role=_check_role(data["role"]),
+            content=data["content"],
+            created_at=created_at if isinstance(created_at, str) else utc_now(),
+        )
+
+    def to_llamaindex(self) -> ChatMessage:
+        """The one place a Message becomes a LlamaIndex ChatMessage."""
+        return ChatMessage(role=MessageRole(self.role), content=self.content)
+
+    @classmethod
+    def from_llamaindex(cls, message: ChatMessage) -> Message:
+        role = message.role.value if isinstance(message.role, MessageRole) else message.role
+        return cls(role=_check_role(role), content=message.content or "")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    name: str
+    messages: tuple[Message, ...] = ()
+    model: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> ConversationDict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "model": self.model,
+            "messages": [m.to_dict() for m in self.messages],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Conversation:
+        if not isinstance(data, dict):
+            raise ValueError(f"a conversation must be an object, not {type(data).__name__}")
+        for key in ("id", "name", "messages"):
+            if key not in data:
+                raise ValueError(f"a conversation needs {key!r}")
+        if not isinstance(data["messages"], list):
+            raise ValueError("a conversation's 'messages' must be a list")
+        now = utc_now()
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            messages=tuple(Message.from_dict(m) for m in data["messages"]),
+            model=str(data.get("model") or ""),
+            created_at=str(data.get("created_at") or now),
+            updated_at=str(data.get("updated_at") or now),
+        )
+
+    def with_messages(self, messages: list[Message] | tuple[Message, ...], model: str | None = None) -> Conversation:
+        return replace(
+            self,
+            messages=tuple(messages),
+            model=self.model if model is None else model,
+            updated_at=utc_now(),
+        )
+
+
+def suggest_name(messages: list[Message] | tuple[Message, ...], limit: int = 40) -> str:
+    """A conversation name taken from the first user message, cut at a word boundary."""
+    first = next((m.content for m in messages if m.role == "user" and m.content.strip()), "")
+    text = " ".join(first.split())
+    if not text:
+        return "New conversation"
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return cut + "…"

@@ -1,0 +1,126 @@
+"""Every setting of bnaGPT, read once from the environment and `.env`, with defaults.
+
+Nothing else in the app reads `os.environ`. Importing this module never fails for a
+missing key: a missing optional key only changes which provider is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent
+
+Provider = Literal["local", "groq", "openai"]
+PROVIDERS: tuple[Provider, ...] = ("local", "groq", "openai")
+
+GROQ_DEFAULT_BASE = "https://api.groq.com/openai/v1"
+# llama3-70b-8192 and llama-3.3-70b-versatile are retired; Groq names gpt-oss-120b as their replacement.
+GROQ_DEFAULT_MODEL = "openai/gpt-oss-120b"
+DEFAULT_SYSTEM_PROMPT = "You are bnaGPT, a helpful assistant. Answer clearly and concisely."
+
+
+class SettingsError(RuntimeError):
+    """A setting has a value the app cannot use; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    llm_provider: Provider
+    groq_api_key: str = field(default="", repr=False)
+    groq_model: str = GROQ_DEFAULT_MODEL
+    groq_api_base: str = GROQ_DEFAULT_BASE
+    openai_api_base: str = ""
+    openai_model: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    local_model_path: str = ""
+    local_context_window: int = 8192
+    local_parallel: int = 4
+    local_threads: int = 0
+    conversations_file: Path = ROOT / "conversations.json"
+    request_timeout: float = 60.0
+    max_tokens: int = 1024
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never reach a page, a log or a saved file."""
+        return tuple(s for s in (self.groq_api_key, self.openai_api_key) if s)
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}. Fix it in .env or the environment.") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}. Fix it in .env or the environment.")
+    return value
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}.") from None
+
+
+def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
+    """Build Settings from `.env` overlaid by the real environment (the environment wins)."""
+    env: dict[str, str] = {}
+    path = dotenv_path if dotenv_path is not None else ROOT / ".env"
+    if path.is_file():
+        env.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    get = lambda name, default="": (env.get(name) or default).strip()  # noqa: E731
+
+    groq_key = get("GROQ_API_KEY")
+    openai_base = get("OPENAI_API_BASE")
+    chosen = get("LLM_PROVIDER").lower()
+    if chosen and chosen not in PROVIDERS:
+        raise SettingsError(f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}, not {chosen!r}.")
+    provider: Provider
+    if chosen:
+        provider = chosen  # type: ignore[assignment]
+    elif groq_key:
+        provider = "groq"
+    elif openai_base:
+        provider = "openai"
+    else:
+        provider = "local"
+
+    conversations = get("CONVERSATIONS_FILE")
+    return Settings(
+        llm_provider=provider,
+        groq_api_key=groq_key,
+        groq_model=get("GROQ_MODEL", GROQ_DEFAULT_MODEL),
+        groq_api_base=get("GROQ_API_BASE", GROQ_DEFAULT_BASE).rstrip("/"),
+        openai_api_base=openai_base.rstrip("/"),
+        openai_model=get("OPENAI_MODEL"),
+        openai_api_key=get("OPENAI_API_KEY"),
+        local_model_path=get("LOCAL_MODEL_PATH"),
+        local_context_window=_int(env, "LOCAL_CONTEXT_WINDOW", 8192, minimum=256),
+        local_parallel=_int(env, "LOCAL_PARALLEL", 4, minimum=1),
+        local_threads=_int(env, "LOCAL_THREADS", 0),
+        conversations_file=Path(conversations).expanduser() if conversations else ROOT / "conversations.json",
+        request_timeout=_float(env, "REQUEST_TIMEOUT", 60.0),
+        max_tokens=_int(env, "MAX_TOKENS", 1024, minimum=1),
+        system_prompt=get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once. Tests call `get_settings.cache_clear()`."""
+    return from_environ()

@@ -1,0 +1,60 @@
+"""Shared fixtures. Everything is real: files under tmp_path, HTTP servers on loopback,
+the embedded llama.cpp server. Only the remote API (Groq) is replaced, by `FakeOpenAI`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import settings  # noqa: E402
+from tests.openai_server import FakeOpenAI  # noqa: E402
+from utils.local_server import LocalModelServer  # noqa: E402
+
+APP_VARIABLES = (
+    "LLM_PROVIDER GROQ_API_KEY GROQ_MODEL GROQ_API_BASE OPENAI_API_BASE OPENAI_MODEL OPENAI_API_KEY "
+    "LOCAL_MODEL_PATH LOCAL_CONTEXT_WINDOW LOCAL_PARALLEL LOCAL_THREADS CONVERSATIONS_FILE REQUEST_TIMEOUT "
+    "MAX_TOKENS SYSTEM_PROMPT"
+).split()
+
+
+@pytest.fixture(autouse=True)
+def clean_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Each test starts from no settings at all: no developer .env, no key, its own store file."""
+    for name in APP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(settings, "ROOT", tmp_path)
+    monkeypatch.setenv("CONVERSATIONS_FILE", str(tmp_path / "conversations.json"))
+    settings.get_settings.cache_clear()
+    yield
+    settings.get_settings.cache_clear()
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as api:
+        yield api
+
+
+@pytest.fixture
+def use_fake_openai(monkeypatch: pytest.MonkeyPatch, fake_api: FakeOpenAI) -> FakeOpenAI:
+    """Point the app at the fake server as an OpenAI-compatible provider."""
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_BASE", fake_api.base_url)
+    monkeypatch.setenv("OPENAI_MODEL", "test-model")
+    settings.get_settings.cache_clear()
+    return fake_api
+
+
+@pytest.fixture(scope="session")
+def embedded_model() -> Iterator[LocalModelServer]:
+    """The real embedded model server, started once for the session."""
+    server = LocalModelServer(parallel=2)
+    server.start()
+    yield server

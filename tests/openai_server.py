@@ -1,0 +1,206 @@
+"""A real OpenAI-compatible HTTP server on loopback, standing in for Groq or any remote API.
+
+It records every request (headers and JSON body), answers chat completions streamed or
+not, can fail on purpose (`fail_next`), and can forward to a real upstream server (the
+embedded llama.cpp server) so tests can see exactly what reached the model.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body.get("messages", [])
+
+
+@dataclass
+class Script:
+    models: dict[str, int] = field(default_factory=lambda: {"test-model": 32768})
+    reply: str = ""  # empty: echo the last user message
+    chunk_delay: float = 0.0
+    failures: list[str] = field(default_factory=list)  # consumed one per chat request
+    retry_after: str = "1"
+
+
+class FakeOpenAI:
+    """`with FakeOpenAI() as api:` → api.base_url ends in /v1; api.requests records calls."""
+
+    def __init__(self, upstream: str = "", upstream_key: str = "") -> None:
+        self.script = Script()
+        self.requests: list[Recorded] = []
+        self.upstream = upstream.rstrip("/")
+        self.upstream_key = upstream_key
+        self._stop = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def fail_next(self, *kinds: str) -> None:
+        """Queue failures: 401, 429, 404, 500, 'decommissioned', 'cut', 'hang'."""
+        self.script.failures.extend(kinds)
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reply_for(self, body: dict[str, Any]) -> str:
+        if self.script.reply:
+            return self.script.reply
+        users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
+        return f"Echo: {users[-1] if users else ''}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                fake.requests.append(Recorded(self.path, dict(self.headers), {}))
+                if self.path.rstrip("/").endswith("/models"):
+                    data = [
+                        {"id": m, "object": "model", "owned_by": "test", "context_window": w}
+                        for m, w in fake.script.models.items()
+                    ]
+                    self._json(200, {"object": "list", "data": data})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"{}")
+                fake.requests.append(Recorded(self.path, dict(self.headers), body))
+                if not self.path.endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": "not found"}})
+                    return
+                failure = fake.script.failures.pop(0) if fake.script.failures else ""
+                if failure:
+                    self._fail(failure, body)
+                elif fake.upstream:
+                    self._forward(raw)
+                elif body.get("stream"):
+                    self._stream(fake.reply_for(body), body.get("model", ""))
+                else:
+                    self._json(200, _completion(fake.reply_for(body), body.get("model", "")))
+
+            def _fail(self, kind: str, body: dict[str, Any]) -> None:
+                model = body.get("model", "")
+                if kind == "401":
+                    self._json(401, {"error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}})
+                elif kind == "429":
+                    self._json(
+                        429,
+                        {"error": {"message": f"Rate limit reached. Please try again in {fake.script.retry_after}s.", "type": "tokens", "code": "rate_limit_exceeded"}},
+                        {"retry-after": fake.script.retry_after},
+                    )
+                elif kind == "404":
+                    self._json(404, {"error": {"message": f"The model `{model}` does not exist", "type": "invalid_request_error", "code": "model_not_found"}})
+                elif kind == "decommissioned":
+                    self._json(400, {"error": {"message": f"The model `{model}` has been decommissioned", "type": "invalid_request_error", "code": "model_decommissioned"}})
+                elif kind == "500":
+                    self._json(500, {"error": {"message": "internal error"}})
+                elif kind == "cut":
+                    self._stream(fake.reply_for(body) * 3, model, cut_after=3)
+                elif kind == "hang":
+                    fake._stop.wait(120)
+                else:
+                    raise ValueError(kind)
+
+            def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str, model: str, cut_after: int | None = None) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                words = [w + " " for w in text.split(" ")]
+                words[-1] = words[-1].rstrip(" ")
+                for i, word in enumerate(words):
+                    if cut_after is not None and i == cut_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(2)  # the network drops mid-answer
+                        return
+                    self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": word}, "finish_reason": None}]}, model)
+                    if fake.script.chunk_delay:
+                        time.sleep(fake.script.chunk_delay)
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
+
+            def _event(self, payload: dict[str, Any], model: str) -> None:
+                payload.update({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()), "model": model})
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
+
+            def _forward(self, raw: bytes) -> None:
+                target = urlsplit(fake.upstream)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                path = target.path.removesuffix("/v1") + self.path
+                conn.request("POST", path, raw, {"Content-Type": "application/json", "Authorization": f"Bearer {fake.upstream_key}"})
+                response = conn.getresponse()
+                self.send_response(response.status)
+                for k, v in response.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                while chunk := response.read1(65536):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                self.close_connection = True
+                conn.close()
+
+        return Handler
+
+
+def _completion(text: str, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }

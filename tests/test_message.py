@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+from llama_index.core.llms import ChatMessage, MessageRole
+
+from model.message import Conversation, Message, suggest_name
+
+
+def test_message_round_trips_through_dict_and_llamaindex() -> None:
+    message = Message("assistant", "Hello <b>there</b> 👋")
+    assert Message.from_dict(message.to_dict()) == message
+    chat = message.to_llamaindex()
+    assert isinstance(chat, ChatMessage)
+    assert chat.role == MessageRole.ASSISTANT and chat.content == message.content
+    back = Message.from_llamaindex(chat)
+    assert (back.role, back.content) == ("assistant", message.content)
+
+
+@pytest.mark.parametrize("role", ["tool", "User", "", None])
+def test_unknown_role_raises_naming_it(role: object) -> None:
+    with pytest.raises(ValueError, match="unknown message role"):
+        Message.from_dict({"role": role, "content": "x"})
+
+
+def test_missing_fields_and_wrong_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="'role' and 'content'"):
+        Message.from_dict({"role": "user"})
+    with pytest.raises(ValueError, match="must be text"):
+        Message.from_dict({"role": "user", "content": 3})
+    with pytest.raises(ValueError, match="must be an object"):
+        Message.from_dict(["user", "hi"])
+
+
+def test_legacy_message_without_time_gets_one() -> None:
+    message = Message.from_dict({"role": "system", "content": "be brief"})
+    assert message.created_at.endswith("Z")
+
+
+def test_conversation_round_trip() -> None:
+    conversation = Conversation("Trip", (Message("user", "a"), Message("assistant", "b")), model="m")
+    assert Conversation.from_dict(conversation.to_dict()) == conversation
+    newer = conversation.with_messages([*conversation.messages, Message("user", "c")])
+    assert len(newer.messages) == 3 and newer.id == conversation.id
+    assert newer.updated_at >= conversation.updated_at
+
+
+def test_suggest_name_from_first_user_message() -> None:
+    assert suggest_name([]) == "New conversation"
+    assert suggest_name([Message("system", "x"), Message("user", "  plan   a trip ")]) == "plan a trip"
+    long = suggest_name([Message("user", "word " * 30)])
+    assert len(long) <= 41 and long.endswith("…")

@@ -1,0 +1,91 @@
+"""Every page through Streamlit's AppTest: real script runs, the model behind a loopback server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.openai_server import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMORY_PAGE = "pages/2_Chatbot_With_Memory.py"
+SIMPLE_PAGE = "pages/1_Simple_Chatbot.py"
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
+
+
+def texts(at: AppTest) -> list[str]:
+    return [m.markdown[0].value for m in at.chat_message if len(m.markdown)]
+
+
+def send(at: AppTest, text: str) -> None:
+    at.chat_input[0].set_value(text).run()
+    assert not at.exception, at.exception
+
+
+def test_home_names_the_provider_and_links_both_chat_pages(use_fake_openai: FakeOpenAI) -> None:
+    at = app().run()
+    assert not at.exception
+    assert at.title[0].value == "bnaGPT"
+    page = " ".join(m.value for m in at.markdown)
+    assert "OpenAI-compatible server" in page and "test-model" in page
+    assert not use_fake_openai.chat_requests  # Home never calls the model
+
+
+def test_home_on_the_embedded_model_does_not_wait_for_it() -> None:
+    at = app().run()
+    assert not at.exception
+    assert "Embedded model" in " ".join(m.value for m in at.markdown)
+    assert any("Embedded model:" in s.value for s in at.success)
+
+
+def test_memory_page_streams_answers_that_see_earlier_turns(use_fake_openai: FakeOpenAI) -> None:
+    at = app().run()
+    at.switch_page(MEMORY_PAGE).run()
+    assert not at.exception
+    assert at.title[0].value == "Chatbot With Memory"
+    send(at, "My name is Ada.")
+    send(at, "What is my name?")
+    assert texts(at) == ["My name is Ada.", "Echo: My name is Ada.", "What is my name?", "Echo: What is my name?"]
+    second = use_fake_openai.chat_requests[-1].messages
+    assert [m["content"] for m in second[1:]] == texts(at)[:3]
+    at.button(key="memory:new").click().run()
+    assert texts(at) == []
+
+
+def test_simple_page_has_no_memory(use_fake_openai: FakeOpenAI) -> None:
+    at = app().run()
+    at.switch_page(SIMPLE_PAGE).run()
+    send(at, "first")
+    send(at, "second")
+    assert texts(at)[-1] == "Echo: second"
+    assert [m["role"] for m in use_fake_openai.chat_requests[-1].messages] == ["system", "user"]
+
+
+def test_blank_message_is_not_sent(use_fake_openai: FakeOpenAI) -> None:
+    at = app().run()
+    at.switch_page(MEMORY_PAGE).run()
+    send(at, "   ")
+    assert texts(at) == [] and not use_fake_openai.chat_requests
+
+
+def test_memory_page_on_the_real_embedded_model() -> None:
+    at = app()
+    at.switch_page(MEMORY_PAGE).run()
+    send(at, "Say hello.")
+    messages = texts(at)
+    assert messages[0] == "Say hello." and len(messages) == 2 and messages[1].strip()
+
+
+@pytest.mark.parametrize("page", [SIMPLE_PAGE, MEMORY_PAGE])
+def test_broken_model_path_is_a_sentence_not_a_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str) -> None:
+    monkeypatch.setenv("LOCAL_MODEL_PATH", str(tmp_path / "nope.gguf"))
+    at = app()
+    at.switch_page(page).run()
+    send(at, "hello")
+    assert any("LOCAL_MODEL_PATH" in e.value for e in at.error)
+    assert texts(at) == ["hello"]  # the question is kept

@@ -1,0 +1,1 @@
+"""LLM providers (embedded llama.cpp server, Groq, any OpenAI-compatible server) and small helpers."""

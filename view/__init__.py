@@ -1,0 +1,1 @@
+"""Streamlit only: layout, widgets, session_state, and turning errors into messages."""

@@ -1,0 +1,170 @@
+"""The chat pages: history, the input box, streamed answers, failures with a Retry button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from controller.chat import ChatController
+from model.message import Message
+from settings import Settings
+from utils.errors import LocalModelFailed, ProviderError
+from utils.text import inert_markdown, inert_stream
+from view import resources
+
+@dataclass(frozen=True)
+class Failure:
+    """A turn that did not complete: the question is kept, with whatever had arrived."""
+
+    message: str
+    partial: str = ""
+    retryable: bool = True
+
+
+class ChatView:
+    title = "Chat"
+    caption = ""
+    remember = True
+    key = "chat"
+
+    def __call__(self) -> None:
+        st.title(self.title)
+        settings = resources.load_settings()
+        info = resources.provider_info(settings)
+        st.caption(f"{self.caption} Model: **{info.model}** via {info.label}.")
+        if info.problem:
+            st.error(info.problem)
+        self.sidebar(settings)
+        self.draw_history()
+        self.draw_failure()
+        # While an answer streams the input is disabled, so a new message cannot cut it off.
+        prompt = st.chat_input("Message bnaGPT", key=f"{self.key}:input", disabled=self.pending)
+        if prompt is not None and not prompt.strip():
+            st.toast("Type a message first.")
+        elif prompt:
+            self.failure = None
+            self.messages = [*self.messages, Message("user", prompt)]
+            self.pending = True
+            st.rerun()
+        elif self.pending:
+            self.answer(settings)
+            self.pending = False
+            st.rerun()
+
+    # state ------------------------------------------------------------------
+    @property
+    def messages(self) -> list[Message]:
+        return st.session_state.setdefault(f"{self.key}:messages", [])
+
+    @messages.setter
+    def messages(self, value: list[Message]) -> None:
+        st.session_state[f"{self.key}:messages"] = value
+
+    @property
+    def pending(self) -> bool:
+        """True while the last user message waits for its answer."""
+        return bool(st.session_state.get(f"{self.key}:pending")) and bool(self.messages)
+
+    @pending.setter
+    def pending(self, value: bool) -> None:
+        st.session_state[f"{self.key}:pending"] = value
+
+    @property
+    def failure(self) -> Failure | None:
+        return st.session_state.get(f"{self.key}:failure")
+
+    @failure.setter
+    def failure(self, value: Failure | None) -> None:
+        st.session_state[f"{self.key}:failure"] = value
+
+    # drawing ----------------------------------------------------------------
+    def sidebar(self, settings: Settings) -> None:
+        with st.sidebar:
+            if st.button("New chat", key=f"{self.key}:new", width="stretch"):
+                self.messages = []
+                self.failure = None
+                self.pending = False
+
+    def draw_history(self) -> None:
+        for message in self.messages:
+            with st.chat_message(message.role):
+                st.markdown(inert_markdown(message.content))
+
+    def draw_failure(self) -> None:
+        """Show the last failed turn, with a Retry button when asking again can help."""
+        failure = self.failure
+        if failure is None:
+            return
+        with st.chat_message("assistant"):
+            if failure.partial:
+                st.markdown(inert_markdown(failure.partial))
+                st.caption("⚠️ Interrupted: this answer is incomplete and was not saved.")
+            st.error(failure.message)
+            if failure.retryable and self.messages and self.messages[-1].role == "user":
+                st.button("Retry", key=f"{self.key}:retry-button", on_click=self._request_retry)
+
+    def _request_retry(self) -> None:
+        self.failure = None
+        self.pending = True
+
+    # a turn -----------------------------------------------------------------
+    def answer(self, settings: Settings) -> None:
+        """Answer the last user message in the history."""
+        *history, question = self.messages
+        self.failure = None
+        controller = resources.chat_controller(settings)
+        with st.chat_message("assistant"):
+            if not self.ensure_model(settings):
+                return
+            partial: list[str] = []
+            stream = self.stream(controller, history, question.content)
+            try:
+                st.write_stream(inert_stream(_recording(stream, partial)))
+            except ProviderError as error:
+                self.failure = Failure(str(error), "".join(partial), error.retryable)
+                return
+        self.messages = [*self.messages, Message("assistant", "".join(partial))]
+        self.after_turn()
+
+    def stream(self, controller: ChatController, history: list[Message], text: str):  # type: ignore[no-untyped-def]
+        if self.remember:
+            return controller.stream_reply(history, text)
+        return controller.stream_simple_reply(text)
+
+    def ensure_model(self, settings: Settings) -> bool:
+        """Start the embedded model if it is the provider (with progress); False if it failed."""
+        local = resources.local_for(settings)
+        if local is None or local.state == "ready":
+            return True
+        try:
+            with st.spinner("Loading the embedded model… (first message only)"):
+                local.start()
+        except LocalModelFailed as error:
+            self.failure = Failure(str(error), retryable=False)
+            return False
+        return True
+
+    def after_turn(self) -> None:
+        """Hook for pages that do something with each completed turn."""
+
+
+def _recording(stream, into: list[str]):  # type: ignore[no-untyped-def]
+    """Pass deltas through, keeping them, so a broken stream's text is not lost."""
+    for delta in stream:
+        into.append(delta)
+        yield delta
+
+
+class SimpleChatView(ChatView):
+    title = "Simple Chatbot"
+    caption = "Each answer sees only your current message."
+    remember = False
+    key = "simple"
+
+
+class MemoryChatView(ChatView):
+    title = "Chatbot With Memory"
+    caption = "Every answer sees the whole conversation so far."
+    remember = True
+    key = "memory"
