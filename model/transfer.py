@@ -1,0 +1,81 @@
+"""Export one conversation as Markdown or JSON, and read conversations from an uploaded file.
+
+An import accepts a single-conversation export (`to_json`), a whole v1 conversations file
+or the tutorial's legacy file; it is checked completely before anything is returned.
+"""
+
+from __future__ import annotations
+
+import json
+
+from model.message import Conversation
+from model.store import document_kind, parse_document
+
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # Streamlit's own upload limit; a 5,000-conversation file is ~56 MB
+_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+class ImportFailed(ValueError):
+    """A file that cannot be imported; the message is a sentence for the user."""
+
+
+def to_markdown(conv: Conversation) -> str:
+    """The conversation as Markdown: a title, then one bold-labelled block per message, content as is."""
+    blocks = [f"# {conv.name}"]
+    blocks += [f"**{_LABELS[m.role]}**:\n\n{m.content}" for m in conv.messages]
+    return "\n\n".join(blocks) + "\n"
+
+
+def to_json(conv: Conversation) -> str:
+    """The conversation as a single-conversation export file."""
+    return json.dumps({"version": 1, "conversation": conv.to_dict()}, ensure_ascii=False, indent=2) + "\n"
+
+
+def parse_import(data: bytes | str) -> list[Conversation]:
+    """The conversations in an uploaded file, all checked; ImportFailed says what is wrong."""
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > MAX_IMPORT_BYTES:
+        raise ImportFailed(
+            f"The file is {size / 2**20:.1f} MB; files up to {MAX_IMPORT_BYTES // 2**20} MB can be imported."
+        )
+    try:
+        text = data if isinstance(data, str) else data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(
+            f"The file is not UTF-8 text (byte {exc.start} cannot be read), so it is not a bnaGPT export."
+        ) from exc
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from exc
+    if not _is_single(obj) and document_kind(obj) is None and not _has_version(obj):
+        raise ImportFailed(
+            "The file is not a bnaGPT export: expected a conversation exported as JSON, "
+            'a conversations file ({"version": 1, "conversations": {…}}) or the tutorial\'s {"name": [messages]}.'
+        )
+    try:
+        conversations = _read_single(obj) if _is_single(obj) else list(parse_document(obj).values())
+    except ValueError as exc:
+        raise ImportFailed(f"The file cannot be imported: {exc}.") from exc
+    if not conversations:
+        raise ImportFailed("The file holds no conversations.")
+    return conversations
+
+
+def _has_version(obj: object) -> bool:
+    return isinstance(obj, dict) and "version" in obj and not isinstance(obj["version"], list)
+
+
+def _is_single(obj: object) -> bool:
+    return _has_version(obj) and isinstance(obj, dict) and "conversation" in obj and "conversations" not in obj
+
+
+def _read_single(obj: dict[str, object]) -> list[Conversation]:
+    if obj["version"] != 1:
+        raise ValueError(f"version {obj['version']!r} is not supported (only version 1 is)")
+    conv = obj["conversation"]
+    if not isinstance(conv, dict):
+        raise ValueError("'conversation' must be an object")
+    key = str(conv.get("id") or "1")
+    # The same parser as a whole file, so both are checked the same way.
+    return list(parse_document({"version": 1, "conversations": {key: conv}}).values())
