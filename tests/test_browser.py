@@ -43,6 +43,19 @@ def send(page: Page, text: str) -> float:
     return sent
 
 
+def settle(page: Page) -> None:
+    """Wait until the script run is over: the input is enabled again and no run is shown."""
+    page.wait_for_timeout(300)  # let a rerun that a click asked for begin
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=60_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+
+
+def click(page: Page, locator) -> None:  # type: ignore[no-untyped-def]
+    """Click a button and wait for the run it starts to finish."""
+    locator.click()
+    settle(page)
+
+
 def messages(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("stChatMessage")
 
@@ -69,3 +82,62 @@ def test_chat_with_memory_on_the_embedded_model(page: Page, tmp_path: Path) -> N
         shot = os.environ.get("BNAGPT_SCREENSHOT")
         if shot:
             page.screenshot(path=shot, full_page=True)
+
+
+def sidebar(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("stSidebar")
+
+
+def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, tmp_path: Path) -> None:
+    from tests.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as api:
+        env = {
+            "CONVERSATIONS_FILE": str(tmp_path / "conversations.json"),
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_BASE": api.base_url,
+            "OPENAI_MODEL": "test-model",
+        }
+        with streamlit_app(env, tmp_path / "streamlit.log") as url:
+            first = browser.new_context()
+            page = first.new_page()
+            open_memory_page(page, url)
+            send(page, "My name is Ada.")
+            expect(page.get_by_text("Echo: My name is Ada.")).to_be_visible(timeout=30_000)
+            settle(page)
+            click(page, sidebar(page).get_by_role("button", name="Save", exact=True))
+            name_box = sidebar(page).get_by_label("Conversation name")
+            expect(name_box).to_have_value("My name is Ada.")
+            name_box.fill("Ada's chat")
+            click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
+            expect(sidebar(page).get_by_text("Ada's chat")).to_be_visible(timeout=15_000)
+            first.close()
+
+            # A fresh browser session: nothing on screen until the conversation is loaded.
+            second = browser.new_context()
+            page = second.new_page()
+            open_memory_page(page, url)
+            expect(page.get_by_test_id("stChatMessage")).to_have_count(0)
+            sidebar(page).get_by_text("Ada's chat").click()
+            click(page, sidebar(page).get_by_role("button", name="Load", exact=True))
+            expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=15_000)
+            send(page, "What is my name?")
+            expect(page.get_by_text("Echo: What is my name?")).to_be_visible(timeout=30_000)
+            settle(page)
+            carried = [m["content"] for m in api.chat_requests[-1].messages]
+            assert carried[1:] == ["My name is Ada.", "Echo: My name is Ada.", "What is my name?"]
+
+            sidebar(page).get_by_text("Ada's chat").click()
+            click(page, sidebar(page).get_by_role("button", name="Rename", exact=True))
+            new_name = sidebar(page).get_by_label("New name")
+            new_name.fill("Ada, renamed")
+            new_name.press("Enter")
+            click(page, sidebar(page).get_by_role("button", name="Confirm Rename", exact=True))
+            expect(sidebar(page).get_by_text("Ada, renamed")).to_be_visible(timeout=15_000)
+
+            sidebar(page).get_by_text("Ada, renamed").click()
+            click(page, sidebar(page).get_by_role("button", name="Delete", exact=True))
+            expect(sidebar(page).get_by_text("cannot be undone")).to_be_visible()
+            click(page, sidebar(page).get_by_role("button", name="Confirm Delete", exact=True))
+            expect(sidebar(page).get_by_text("Nothing saved yet")).to_be_visible(timeout=15_000)
+            second.close()

@@ -22,3 +22,11 @@ def inert_stream(deltas: Iterable[str]) -> Iterator[str]:
             yield text
     if held:
         yield held
+
+
+_MARKDOWN_SPECIALS = "\\`*_{}[]<>()#+-.!|~$:"
+
+
+def as_text(text: str) -> str:
+    """`text` escaped so Streamlit's markdown labels show it literally (names, not markup)."""
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIALS else ch for ch in " ".join(text.split()))

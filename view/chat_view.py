@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import streamlit as st
 
 from controller.chat import ChatController
-from model.message import Message
+from model.message import Conversation, Message
+from model.store import StoreError
 from settings import Settings
 from utils.errors import LocalModelFailed, ProviderError
-from utils.text import inert_markdown, inert_stream
+from utils.text import as_text, inert_markdown, inert_stream
 from view import resources
+from view.sidebar import ConversationSidebar
 
 @dataclass(frozen=True)
 class Failure:
@@ -85,6 +87,7 @@ class ChatView:
                 self.messages = []
                 self.failure = None
                 self.pending = False
+                st.session_state.pop(f"{self.key}:open", None)
 
     def draw_history(self) -> None:
         for message in self.messages:
@@ -168,3 +171,41 @@ class MemoryChatView(ChatView):
     caption = "Every answer sees the whole conversation so far."
     remember = True
     key = "memory"
+
+    @property
+    def open_conversation(self) -> tuple[str, str] | None:
+        """(id, name) of the saved conversation on screen, if any."""
+        return st.session_state.get("memory:open")
+
+    def sidebar(self, settings: Settings) -> None:
+        super().sidebar(settings)
+        opened = self.open_conversation
+        if opened is not None:
+            st.info(f"Conversation: {as_text(opened[1])}", icon="💾")
+        ConversationSidebar(
+            resources.conversations(settings),
+            self.messages,
+            resources.provider_info(settings).model,
+            opened[0] if opened else None,
+            self.show,
+        )()
+
+    def show(self, conversation: Conversation) -> None:
+        """Put a saved conversation on screen; the next answer's memory is rebuilt from it."""
+        self.messages = list(conversation.messages)
+        self.failure = None
+        self.pending = False
+        st.session_state["memory:open"] = (conversation.id, conversation.name)
+
+    def after_turn(self) -> None:
+        """Once saved or loaded, every turn is written back: closing the tab loses nothing."""
+        opened = self.open_conversation
+        if opened is None:
+            return
+        settings = resources.load_settings()
+        try:
+            saved = resources.conversations(settings).autosave(opened[0], opened[1], self.messages, resources.provider_info(settings).model)
+        except StoreError as error:
+            self.failure = Failure(f"This turn could not be saved ({error}). Press Save to keep the conversation.", retryable=False)
+            return
+        st.session_state["memory:open"] = (saved.id, saved.name)

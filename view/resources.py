@@ -5,6 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from controller.chat import ChatController
+from controller.conversations import ConversationController
+from model.store import ConversationStore
 from settings import Settings, SettingsError, get_settings
 from utils.local_server import LocalModelServer
 from utils.providers import ProviderInfo, build_llm, describe
@@ -48,3 +50,13 @@ def chat_controller(settings: Settings) -> ChatController:
         model=info.model,
         system_prompt=settings.system_prompt,
     )
+
+
+@st.cache_resource(show_spinner=False)
+def conversation_store(path: str) -> ConversationStore:
+    """One store per file and process, shared by sessions: its cache spares re-reading the file."""
+    return ConversationStore(path)
+
+
+def conversations(settings: Settings) -> ConversationController:
+    return ConversationController(conversation_store(str(settings.conversations_file)))
