@@ -1,13 +1,8 @@
 """The conversation store: one JSON file, read from memory, written atomically under a lock.
 
-File format v1 (UTF-8, one conversation per line):
-    {"version": 1, "conversations": {"<id>": Conversation.to_dict(), ...}}
-The tutorial's legacy file `{"<name>": [{"role", "content"}, ...]}` is read as is (ids derived
-from the names, so they are stable) and upgraded to v1 on the first write, after a
-byte-identical copy of it is kept beside it as `<file>.legacy-<UTC time>.bak`.
-
-Names are unique ignoring surrounding blanks and case: "Work" and " work " clash, because
-the sidebar would show them as the same conversation.
+The file is a v1 document (see model.document). A file still in the tutorial's legacy format
+is read as is and upgraded to v1 on the first write, after a byte-identical copy of it is
+kept beside it as `<file>.legacy-<UTC time>.bak`.
 """
 
 from __future__ import annotations
@@ -19,22 +14,26 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal, TypeVar
+from typing import IO, TypeVar
 
 from filelock import FileLock, Timeout
 
-from model.message import ROLES, Conversation, Message, utc_now
+# `x as x` marks a re-export: callers may keep importing the parsing names from model.store.
+from model.document import MAX_NAME_LENGTH as MAX_NAME_LENGTH
+from model.document import _fragment
+from model.document import document_kind as document_kind
+from model.document import name_key as name_key
+from model.document import parse_document as parse_document
+from model.document import unique_name as unique_name
+from model.message import Conversation, Message, utc_now
 
-MAX_NAME_LENGTH = 100
 LOCK_TIMEOUT = 30.0
 STALE_TEMP_SECONDS = 60.0
-_LEGACY_IDS = uuid.UUID("6f1d7a3e-2b4c-4f5e-9a8b-0ab5706e7401")  # ids of legacy conversations: uuid5(this, name)
-_SHAPES = '{"version": 1, "conversations": {...}} or the tutorial\'s {"<name>": [messages]}'
 
 Key = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino) of the file we parsed
 T = TypeVar("T")
@@ -100,125 +99,6 @@ def clean_name(name: str) -> str:
     if len(cleaned) > MAX_NAME_LENGTH:
         raise InvalidName(f"A conversation name can have at most {MAX_NAME_LENGTH} characters, not {len(cleaned)}.")
     return cleaned
-
-
-def name_key(name: str) -> str:
-    """What two names must share to clash: trimmed and case-folded."""
-    return name.strip().casefold()
-
-
-def unique_name(name: str, taken: Collection[str]) -> str:
-    """`name` made valid and free: blank becomes "Untitled", long is cut, a clash gets " (2)", " (3)"…"""
-    base = name.strip()[:MAX_NAME_LENGTH].rstrip() or "Untitled"
-    candidate, number = base, 2
-    while name_key(candidate) in taken:
-        suffix = f" ({number})"
-        candidate, number = base[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix, number + 1
-    return candidate
-
-
-# --- parsing: the one reader of v1 and legacy documents (model.transfer uses it too) ---
-
-
-def document_kind(obj: object) -> Literal["v1", "legacy"] | None:
-    """Which file format a decoded JSON value is in, or None for neither."""
-    if not isinstance(obj, dict):
-        return None
-    version = obj.get("version")
-    if type(version) is int and version == 1 and isinstance(obj.get("conversations"), dict):
-        return "v1"
-    return "legacy" if all(isinstance(value, list) for value in obj.values()) else None
-
-
-def parse_document(obj: object, *, stamp: str | None = None) -> dict[str, Conversation]:
-    """Conversations by id from a decoded v1 or legacy file; ValueError says what is wrong."""
-    kind = document_kind(obj)
-    if kind is None or not isinstance(obj, dict):
-        if isinstance(obj, dict) and "version" in obj and not isinstance(obj["version"], list):
-            if obj["version"] != 1:
-                raise ValueError(f"version {obj['version']!r} is not supported (only version 1 is)")
-            raise ValueError("a version 1 file needs a 'conversations' object")
-        found = "an object of another shape" if isinstance(obj, dict) else _kind(obj)
-        raise ValueError(f"it holds {found}, but a conversations file is {_SHAPES}")
-    taken: set[str] = set()
-    found_convs = _parse_v1(obj["conversations"]) if kind == "v1" else _parse_legacy(obj, stamp or utc_now())
-    conversations: dict[str, Conversation] = {}
-    for conv in found_convs:
-        if conv.id in conversations:
-            raise ValueError(f"two conversations share the id {conv.id!r}")
-        name = unique_name(conv.name, taken)  # repair hand edits rather than refuse the file
-        taken.add(name_key(name))
-        conversations[conv.id] = conv if name == conv.name else replace(conv, name=name)
-    return conversations
-
-
-def _parse_v1(items: dict[str, object]) -> Iterator[Conversation]:
-    for key, data in items.items():
-        label = f"conversation {key!r}"
-        if not isinstance(data, dict):
-            raise ValueError(f"{label} must be an object, not {_kind(data)}")
-        _require(data, ("name", "messages"), label)
-        if not isinstance(data["name"], str):
-            raise ValueError(f"{label}: 'name' must be text, not {_kind(data['name'])}")
-        label = f"conversation {data['name']!r}"
-        _check_messages(data["messages"], label)
-        try:
-            yield Conversation.from_dict({**data, "id": data.get("id", key)})
-        except ValueError as exc:
-            raise ValueError(f"{label}: {exc}") from exc
-
-
-def _parse_legacy(items: dict[str, list[dict[str, Any]]], stamp: str) -> Iterator[Conversation]:
-    for name, messages in items.items():
-        _check_messages(messages, f"conversation {name!r}")
-        yield Conversation(
-            id=uuid.uuid5(_LEGACY_IDS, name).hex,
-            name=name,
-            messages=tuple(
-                Message(m["role"], m["content"], m["created_at"] if isinstance(m.get("created_at"), str) else stamp)
-                for m in messages
-            ),
-            created_at=stamp,
-            updated_at=stamp,
-        )
-
-
-def _check_messages(messages: object, label: str) -> None:
-    if not isinstance(messages, list):
-        raise ValueError(f"{label}: 'messages' must be a list, not {_kind(messages)}")
-    for number, message in enumerate(messages, 1):
-        where = f"{label}, message {number}"
-        if not isinstance(message, dict):
-            raise ValueError(f"{where} must be an object, not {_kind(message)}")
-        _require(message, ("role", "content"), where)
-        if message["role"] not in ROLES:
-            raise ValueError(f"{where} has the unknown role {message['role']!r} (expected {', '.join(ROLES)})")
-        if not isinstance(message["content"], str):
-            raise ValueError(f"{where}: 'content' must be text, not {_kind(message['content'])}")
-
-
-def _require(data: dict[str, object], fields: tuple[str, ...], label: str) -> None:
-    missing = [f"'{name}'" for name in fields if name not in data]
-    if missing:
-        raise ValueError(f"{label} is missing {' and '.join(missing)}")
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
-    return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
-
-
-def _fragment(conv: Conversation) -> bytes:
-    """One conversation's `"<id>": {...}` line of the file, encoded once and cached."""
-    for ascii_only in (False, True):  # True only for lone surrogates, which UTF-8 cannot hold
-        with suppress(UnicodeEncodeError):
-            text = (
-                json.dumps(conv.id, ensure_ascii=ascii_only)
-                + ": "
-                + json.dumps(conv.to_dict(), ensure_ascii=ascii_only)
-            )
-            return text.encode("utf-8")
-    raise AssertionError("unreachable: ASCII JSON always encodes")
 
 
 def _summary(conv: Conversation) -> ConversationSummary:
