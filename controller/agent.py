@@ -6,11 +6,12 @@ touches only this file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from queue import Empty
 
 from llama_index.agent.openai import OpenAIAgent
 from llama_index.core.memory import ChatMemoryBuffer
+from llama_index.core.utils import get_tokenizer
 from llama_index.llms.openai import OpenAI
 
 from model.message import Message
@@ -19,13 +20,43 @@ from model.message import Message
 SYSTEM_PROMPT_ALLOWANCE = 256
 
 
-def rebuild_memory(messages: Sequence[Message], llm: OpenAI) -> ChatMemoryBuffer:
-    """A fresh ChatMemoryBuffer holding `messages`, sized to the model's real context window."""
-    window = llm.metadata.context_window
+def count_tokens(text: str) -> int:
+    """Tokens as the memory counts them (tiktoken's cl100k: close enough for every model here)."""
+    return len(get_tokenizer()(text))
+
+
+def memory_token_limit(llm: OpenAI) -> int:
+    """How many tokens of history fit beside the system prompt and the answer."""
     reserve = (llm.max_tokens or 0) + SYSTEM_PROMPT_ALLOWANCE
+    return max(256, llm.metadata.context_window - reserve)
+
+
+def newest_that_fit(messages: Sequence[Message], limit: int, count: Callable[[str], int] = count_tokens) -> list[Message]:
+    """The newest messages whose tokens add up to at most `limit`, never starting with an answer.
+
+    ChatMemoryBuffer.get() finds the same cut by dropping one message at a time and
+    re-counting everything left, which is quadratic: seconds at 500 turns. Counting each
+    message once, newest first, stops as soon as the window is full.
+    """
+    kept: list[Message] = []
+    used = 0
+    for message in reversed(messages):
+        used += count(message.content) + 1
+        if used > limit:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0].role == "assistant":
+        kept.pop(0)
+    return kept
+
+
+def rebuild_memory(messages: Sequence[Message], llm: OpenAI) -> ChatMemoryBuffer:
+    """A fresh ChatMemoryBuffer holding the newest `messages` that fit the model's real window."""
+    limit = memory_token_limit(llm)
     return ChatMemoryBuffer.from_defaults(
-        chat_history=[m.to_llamaindex() for m in messages],
-        token_limit=max(256, window - reserve),
+        chat_history=[m.to_llamaindex() for m in newest_that_fit(messages, limit)],
+        token_limit=limit,
     )
 
 

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Sequence
 
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai import OpenAI
 
-from controller.agent import rebuild_memory, stream_agent_reply
+from controller.agent import count_tokens, memory_token_limit, newest_that_fit, rebuild_memory, stream_agent_reply
 from model.message import Message
-from utils.errors import ProviderError, RateLimited, translate
+from utils.errors import ModelUnavailable, ProviderError, RateLimited, translate
 
 LLMFactory = Callable[[], OpenAI]
+
+
+@dataclass(frozen=True)
+class ContextUsage:
+    messages_in_view: int
+    messages_total: int
+    tokens_in_view: int
+    context_window: int
+    last_answer_tokens: int
+
+    @property
+    def messages_out_of_view(self) -> int:
+        return self.messages_total - self.messages_in_view
 
 # A 429 asking for at most this many seconds is retried once without bothering the user.
 AUTO_RETRY_MAX_WAIT = 5.0
@@ -28,9 +42,11 @@ class ChatController:
         provider: str,
         model: str,
         system_prompt: str,
+        served_models: Callable[[], list[str]] = list,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._llm_factory = llm_factory
+        self._served_models = served_models
         self.provider = provider
         self.model = model
         self.system_prompt = system_prompt
@@ -54,9 +70,19 @@ class ChatController:
 
         return self._guarded(ask)
 
-    def messages_in_view(self, history: Sequence[Message]) -> int:
-        """How many of the newest messages in `history` the model will still see."""
-        return len(rebuild_memory(history, self._llm_factory()).get())
+    def context_usage(self, history: Sequence[Message]) -> ContextUsage:
+        """How much of the model's window the history fills, and how much of it is still seen."""
+        llm = self._llm_factory()
+        limit = memory_token_limit(llm)
+        in_view = newest_that_fit(history, limit)
+        last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+        return ContextUsage(
+            messages_in_view=len(in_view),
+            messages_total=len(history),
+            tokens_in_view=sum(count_tokens(m.content) + 1 for m in in_view),
+            context_window=llm.metadata.context_window,
+            last_answer_tokens=count_tokens(last_answer),
+        )
 
     def _guarded(self, ask: Callable[[OpenAI], Iterator[str]]) -> Iterator[str]:
         received: list[str] = []
@@ -72,4 +98,13 @@ class ChatController:
                 if attempt == 1 and not received and short_wait:
                     self._sleep(problem.retry_after or 1.0)
                     continue
+                if isinstance(problem, ModelUnavailable):
+                    problem = self._with_served_models(problem)
                 raise problem from error
+
+    def _with_served_models(self, problem: ModelUnavailable) -> ModelUnavailable:
+        served = tuple(sorted(self._served_models()))
+        if not served:
+            return problem
+        shown = ", ".join(served[:12]) + (f" and {len(served) - 12} more" if len(served) > 12 else "")
+        return ModelUnavailable(f"{problem} It serves: {shown}.", available=served)

@@ -152,6 +152,7 @@ class FakeOpenAI:
             def _stream(self, text: str, model: str, cut_after: int | None = None) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")  # as Groq sends it: a cut is detectable
                 self.send_header("Connection", "close")
                 self.end_headers()
                 words = [w + " " for w in text.split(" ")]
@@ -165,13 +166,17 @@ class FakeOpenAI:
                     if fake.script.chunk_delay:
                         time.sleep(fake.script.chunk_delay)
                 self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
-                self.wfile.write(b"data: [DONE]\n\n")
+                self._chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any], model: str) -> None:
                 payload.update({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()), "model": model})
-                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self._chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
             def _forward(self, raw: bytes) -> None:

@@ -60,8 +60,9 @@ def test_memory_keeps_the_newest_turns_that_fit(fake_api: FakeOpenAI) -> None:
     fake_api.script.models = {"tiny": 2048}
     controller = controller_for({"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "tiny", "MAX_TOKENS": "256"})
     history = [Message("user" if i % 2 == 0 else "assistant", f"turn {i} " + "word " * 100) for i in range(40)]
-    in_view = controller.messages_in_view(history)
-    assert 0 < in_view < len(history)
+    usage = controller.context_usage(history)
+    assert 0 < usage.messages_in_view < len(history) and usage.messages_out_of_view > 0
+    assert usage.context_window == 2048 and usage.tokens_in_view <= 2048 - 256 - 256
     "".join(controller.stream_reply(history, "latest"))
     sent = fake_api.chat_requests[-1].messages
     assert sent[-1]["content"] == "latest"

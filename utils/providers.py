@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -59,22 +60,38 @@ def list_models(api_base: str, api_key: str, timeout: float = 5.0) -> dict[str, 
     return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m}
 
 
-# Facts about (endpoint, model), shared by sessions; only answers the endpoint gave are kept.
+# Facts about (endpoint, model), shared by sessions: an answer is kept for good, a failure
+# for a minute (so an unreachable endpoint does not slow every rerun by the timeout).
 _context_windows: dict[tuple[str, str], int] = {}
+_unanswered: dict[tuple[str, str], float] = {}
+RETRY_UNANSWERED_AFTER = 60.0
 
 
 def fetch_context_window(api_base: str, model: str, api_key: str) -> int:
     """The model's real context window from the endpoint's /models answer (Groq sends
     `context_window`, vLLM `max_model_len`), else a known value, else a safe default."""
+    known = KNOWN_CONTEXT_WINDOWS.get(model, FALLBACK_CONTEXT_WINDOW)
     if (api_base, model) in _context_windows:
         return _context_windows[(api_base, model)]
+    if time.monotonic() - _unanswered.get((api_base, model), -RETRY_UNANSWERED_AFTER) < RETRY_UNANSWERED_AFTER:
+        return known
     entry = list_models(api_base, api_key).get(model, {})
     for key in ("context_window", "max_model_len", "context_length"):
         value = entry.get(key)
         if isinstance(value, int) and value > 0:
             _context_windows[(api_base, model)] = value
             return value
-    return KNOWN_CONTEXT_WINDOWS.get(model, FALLBACK_CONTEXT_WINDOW)
+    _unanswered[(api_base, model)] = time.monotonic()
+    return known
+
+
+def served_models(settings: Settings) -> list[str]:
+    """The model ids the configured remote endpoint serves (empty for the embedded model)."""
+    if settings.llm_provider == "groq":
+        return list(list_models(settings.groq_api_base, settings.groq_api_key))
+    if settings.llm_provider == "openai":
+        return list(list_models(settings.openai_api_base, settings.openai_api_key or "not-needed"))
+    return []
 
 
 def build_llm(settings: Settings, local: LocalModelServer | None = None) -> OpenAILike:
