@@ -24,6 +24,10 @@ class Failure:
     retryable: bool = True
 
 
+# Messages drawn at first; "Show earlier messages" adds as many again.
+SHOWN_MESSAGES = 60
+
+
 class ChatView:
     title = "Chat"
     caption = ""
@@ -40,6 +44,8 @@ class ChatView:
         self.sidebar(settings)
         self.draw_history()
         self.draw_failure()
+        if not self.pending:
+            self.draw_usage(settings)
         # While an answer streams the input is disabled, so a new message cannot cut it off.
         prompt = st.chat_input("Message bnaGPT", key=f"{self.key}:input", disabled=self.pending)
         if prompt is not None and not prompt.strip():
@@ -88,11 +94,43 @@ class ChatView:
                 self.failure = None
                 self.pending = False
                 st.session_state.pop(f"{self.key}:open", None)
+                st.session_state.pop(f"{self.key}:shown", None)
 
     def draw_history(self) -> None:
-        for message in self.messages:
+        """The newest messages; older ones on request, so a 500-turn conversation opens at once."""
+        shown = st.session_state.get(f"{self.key}:shown", SHOWN_MESSAGES)
+        hidden = max(0, len(self.messages) - shown)
+        if hidden:
+            st.button(
+                f"Show {min(hidden, SHOWN_MESSAGES)} earlier messages ({hidden} not shown)",
+                key=f"{self.key}:earlier",
+                on_click=lambda: st.session_state.update({f"{self.key}:shown": shown + SHOWN_MESSAGES}),
+            )
+        for message in self.messages[hidden:]:
             with st.chat_message(message.role):
                 st.markdown(inert_markdown(message.content))
+
+    def draw_usage(self, settings: Settings) -> None:
+        """Tokens of the last answer, how full the window is, and what has left the model's view."""
+        local = resources.local_for(settings)
+        if not self.remember or not self.messages or (local is not None and local.state != "ready"):
+            return
+        try:
+            usage = resources.chat_controller(settings).context_usage(self.messages)
+        except ProviderError:
+            return
+        share = 100 * usage.tokens_in_view / usage.context_window
+        text = (
+            f"Last answer: {usage.last_answer_tokens:,} tokens · context window: "
+            f"{usage.tokens_in_view:,} of {usage.context_window:,} tokens ({share:.0f}%)"
+        )
+        st.caption(text)
+        if usage.messages_out_of_view:
+            st.warning(
+                f"The {usage.messages_out_of_view:,} oldest messages no longer fit in the model's context window: "
+                "it answers from the newest ones only.",
+                icon="📜",
+            )
 
     def draw_failure(self) -> None:
         """Show the last failed turn, with a Retry button when asking again can help."""
@@ -126,6 +164,7 @@ class ChatView:
                 st.write_stream(inert_stream(_recording(stream, partial)))
             except ProviderError as error:
                 self.failure = Failure(str(error), "".join(partial), error.retryable)
+                self.after_turn()  # keeps the question; the broken answer is not saved
                 return
         self.messages = [*self.messages, Message("assistant", "".join(partial))]
         self.after_turn()
@@ -149,7 +188,7 @@ class ChatView:
         return True
 
     def after_turn(self) -> None:
-        """Hook for pages that do something with each completed turn."""
+        """Hook for pages that keep the messages after each turn, answered or not."""
 
 
 def _recording(stream, into: list[str]):  # type: ignore[no-untyped-def]
@@ -195,6 +234,7 @@ class MemoryChatView(ChatView):
         self.messages = list(conversation.messages)
         self.failure = None
         self.pending = False
+        st.session_state.pop(f"{self.key}:shown", None)
         st.session_state["memory:open"] = (conversation.id, conversation.name)
 
     def after_turn(self) -> None:

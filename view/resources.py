@@ -9,7 +9,7 @@ from controller.conversations import ConversationController
 from model.store import ConversationStore
 from settings import Settings, SettingsError, get_settings
 from utils.local_server import LocalModelServer
-from utils.providers import ProviderInfo, build_llm, describe
+from utils.providers import ProviderInfo, build_llm, describe, served_models
 
 
 @st.cache_resource(show_spinner=False)
@@ -49,6 +49,7 @@ def chat_controller(settings: Settings) -> ChatController:
         provider=info.provider,
         model=info.model,
         system_prompt=settings.system_prompt,
+        served_models=lambda: served_models(settings),
     )
 
 
