@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -33,14 +34,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_app(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`streamlit run Home.py` as a user would start it; yields its URL."""
+def streamlit_app(env: dict[str, str], log: Path, address: str | None = "127.0.0.1") -> Iterator[str]:
+    """`streamlit run Home.py` as a user would start it; yields its URL. With `address=None`
+    the app listens where .streamlit/config.toml says."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "OPENAI_", "LLM_", "LOCAL_"))}
     full_env.update(env)
     with log.open("w") as out:
+        command = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true"]
+        if address:
+            command += ["--server.address", address]
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true"],
+            command,
             cwd=ROOT,
             env=full_env,
             stdout=out,
@@ -65,3 +70,39 @@ def streamlit_app(env: dict[str, str], log: Path) -> Iterator[str]:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def send(page: Page, text: str) -> float:
+    """Type a message and press Enter; returns the time it was sent."""
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    sent = time.monotonic()
+    box.press("Enter")
+    return sent
+
+
+def settle(page: Page) -> None:
+    """Wait until the script run is over: the input is enabled again and no run is shown."""
+    page.wait_for_timeout(300)  # let a rerun that a click asked for begin
+    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=60_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+
+
+def click(page: Page, locator) -> None:  # type: ignore[no-untyped-def]
+    """Click a button and wait for the run it starts to finish."""
+    locator.click()
+    settle(page)
+
+
+def messages(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("stChatMessage")
+
+
+def open_memory_page(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_test_id("stSidebarNav").get_by_text("Chatbot With Memory").click()
+    expect(page.get_by_role("heading", name="Chatbot With Memory")).to_be_visible(timeout=30_000)
+
+
+def sidebar(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("stSidebar")

@@ -4,66 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_app
+from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    yield page
-    context.close()
-
-
-def send(page: Page, text: str) -> float:
-    """Type a message and press Enter; returns the time it was sent."""
-    box = page.get_by_test_id("stChatInputTextArea")
-    box.fill(text)
-    sent = time.monotonic()
-    box.press("Enter")
-    return sent
-
-
-def settle(page: Page) -> None:
-    """Wait until the script run is over: the input is enabled again and no run is shown."""
-    page.wait_for_timeout(300)  # let a rerun that a click asked for begin
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=60_000)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
-
-
-def click(page: Page, locator) -> None:  # type: ignore[no-untyped-def]
-    """Click a button and wait for the run it starts to finish."""
-    locator.click()
-    settle(page)
-
-
-def messages(page: Page):  # type: ignore[no-untyped-def]
-    return page.get_by_test_id("stChatMessage")
-
-
-def open_memory_page(page: Page, url: str) -> None:
-    page.goto(url)
-    page.get_by_test_id("stSidebarNav").get_by_text("Chatbot With Memory").click()
-    expect(page.get_by_role("heading", name="Chatbot With Memory")).to_be_visible(timeout=30_000)
 
 
 def test_chat_with_memory_on_the_embedded_model(page: Page, tmp_path: Path) -> None:
@@ -82,10 +29,6 @@ def test_chat_with_memory_on_the_embedded_model(page: Page, tmp_path: Path) -> N
         shot = os.environ.get("BNAGPT_SCREENSHOT")
         if shot:
             page.screenshot(path=shot, full_page=True)
-
-
-def sidebar(page: Page):  # type: ignore[no-untyped-def]
-    return page.get_by_test_id("stSidebar")
 
 
 def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, tmp_path: Path) -> None:
