@@ -31,7 +31,9 @@ def memory_token_limit(llm: OpenAI) -> int:
     return max(256, llm.metadata.context_window - reserve)
 
 
-def newest_that_fit(messages: Sequence[Message], limit: int, count: Callable[[str], int] = count_tokens) -> list[Message]:
+def newest_that_fit(
+    messages: Sequence[Message], limit: int, count: Callable[[str], int] = count_tokens
+) -> list[Message]:
     """The newest messages whose tokens add up to at most `limit`, never starting with an answer.
 
     ChatMemoryBuffer.get() finds the same cut by dropping one message at a time and

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai import OpenAI
@@ -27,6 +27,7 @@ class ContextUsage:
     @property
     def messages_out_of_view(self) -> int:
         return self.messages_total - self.messages_in_view
+
 
 # A 429 asking for at most this many seconds is retried once without bothering the user.
 AUTO_RETRY_MAX_WAIT = 5.0
@@ -54,7 +55,9 @@ class ChatController:
 
     def stream_reply(self, history: Sequence[Message], text: str) -> Iterator[str]:
         """The answer to `text`, seeing every earlier turn in `history` that fits the window."""
-        return self._guarded(lambda llm: stream_agent_reply(llm, rebuild_memory(history, llm), self.system_prompt, text))
+        return self._guarded(
+            lambda llm: stream_agent_reply(llm, rebuild_memory(history, llm), self.system_prompt, text)
+        )
 
     def stream_simple_reply(self, text: str) -> Iterator[str]:
         """The answer to `text` alone: no memory of earlier turns."""
@@ -94,10 +97,11 @@ class ChatController:
                 return
             except Exception as error:  # noqa: BLE001 - every failure becomes a ProviderError for the view
                 problem: ProviderError = translate(error, self.provider, self.model, "".join(received))
-                short_wait = isinstance(problem, RateLimited) and (problem.retry_after or 0) <= AUTO_RETRY_MAX_WAIT
-                if attempt == 1 and not received and short_wait:
-                    self._sleep(problem.retry_after or 1.0)
-                    continue
+                if isinstance(problem, RateLimited) and attempt == 1 and not received:
+                    wait = problem.retry_after if problem.retry_after is not None else 1.0
+                    if wait <= AUTO_RETRY_MAX_WAIT:
+                        self._sleep(wait)
+                        continue
                 if isinstance(problem, ModelUnavailable):
                     problem = self._with_served_models(problem)
                 raise problem from error

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from model.message import Conversation
 from model.document import document_kind, parse_document
+from model.message import Conversation
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # Streamlit's own upload limit; a 5,000-conversation file is ~56 MB
 _LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}

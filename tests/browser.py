@@ -41,7 +41,17 @@ def streamlit_app(env: dict[str, str], log: Path, address: str | None = "127.0.0
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "OPENAI_", "LLM_", "LOCAL_"))}
     full_env.update(env)
     with log.open("w") as out:
-        command = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.port", str(port), "--server.headless", "true"]
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "Home.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ]
         if address:
             command += ["--server.address", address]
         process = subprocess.Popen(

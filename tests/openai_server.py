@@ -119,17 +119,50 @@ class FakeOpenAI:
             def _fail(self, kind: str, body: dict[str, Any]) -> None:
                 model = body.get("model", "")
                 if kind == "401":
-                    self._json(401, {"error": {"message": "Invalid API Key", "type": "invalid_request_error", "code": "invalid_api_key"}})
+                    self._json(
+                        401,
+                        {
+                            "error": {
+                                "message": "Invalid API Key",
+                                "type": "invalid_request_error",
+                                "code": "invalid_api_key",
+                            }
+                        },
+                    )
                 elif kind == "429":
                     self._json(
                         429,
-                        {"error": {"message": f"Rate limit reached. Please try again in {fake.script.retry_after}s.", "type": "tokens", "code": "rate_limit_exceeded"}},
+                        {
+                            "error": {
+                                "message": f"Rate limit reached. Please try again in {fake.script.retry_after}s.",
+                                "type": "tokens",
+                                "code": "rate_limit_exceeded",
+                            }
+                        },
                         {"retry-after": fake.script.retry_after},
                     )
                 elif kind == "404":
-                    self._json(404, {"error": {"message": f"The model `{model}` does not exist", "type": "invalid_request_error", "code": "model_not_found"}})
+                    self._json(
+                        404,
+                        {
+                            "error": {
+                                "message": f"The model `{model}` does not exist",
+                                "type": "invalid_request_error",
+                                "code": "model_not_found",
+                            }
+                        },
+                    )
                 elif kind == "decommissioned":
-                    self._json(400, {"error": {"message": f"The model `{model}` has been decommissioned", "type": "invalid_request_error", "code": "model_decommissioned"}})
+                    self._json(
+                        400,
+                        {
+                            "error": {
+                                "message": f"The model `{model}` has been decommissioned",
+                                "type": "invalid_request_error",
+                                "code": "model_decommissioned",
+                            }
+                        },
+                    )
                 elif kind == "500":
                     self._json(500, {"error": {"message": "internal error"}})
                 elif kind == "cut":
@@ -160,9 +193,17 @@ class FakeOpenAI:
                 for i, word in enumerate(words):
                     if cut_after is not None and i == cut_after:
                         self.wfile.flush()
-                        self.connection.shutdown(2)  # the network drops mid-answer
+                        time.sleep(0.2)  # let what was sent arrive, then the network drops mid-answer
+                        self.connection.shutdown(2)
                         return
-                    self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": word}, "finish_reason": None}]}, model)
+                    self._event(
+                        {
+                            "choices": [
+                                {"index": 0, "delta": {"role": "assistant", "content": word}, "finish_reason": None}
+                            ]
+                        },
+                        model,
+                    )
                     if fake.script.chunk_delay:
                         time.sleep(fake.script.chunk_delay)
                 self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
@@ -172,7 +213,14 @@ class FakeOpenAI:
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any], model: str) -> None:
-                payload.update({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()), "model": model})
+                payload.update(
+                    {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                    }
+                )
                 self._chunk(b"data: " + json.dumps(payload).encode() + b"\n\n")
 
             def _chunk(self, data: bytes) -> None:
@@ -183,7 +231,12 @@ class FakeOpenAI:
                 target = urlsplit(fake.upstream)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
                 path = target.path.removesuffix("/v1") + self.path
-                conn.request("POST", path, raw, {"Content-Type": "application/json", "Authorization": f"Bearer {fake.upstream_key}"})
+                conn.request(
+                    "POST",
+                    path,
+                    raw,
+                    {"Content-Type": "application/json", "Authorization": f"Bearer {fake.upstream_key}"},
+                )
                 response = conn.getresponse()
                 self.send_response(response.status)
                 for k, v in response.getheaders():

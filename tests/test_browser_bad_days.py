@@ -25,7 +25,12 @@ def test_hostile_output_is_inert_and_the_key_never_shows(page: Page, tmp_path: P
             "<a href=\"javascript:alert('a')\">raw link</a> **done**"
         )
         store_file = tmp_path / "conversations.json"
-        env = {"CONVERSATIONS_FILE": str(store_file), "GROQ_API_KEY": KEY, "GROQ_API_BASE": api.base_url, "GROQ_MODEL": "test-model"}
+        env = {
+            "CONVERSATIONS_FILE": str(store_file),
+            "GROQ_API_KEY": KEY,
+            "GROQ_API_BASE": api.base_url,
+            "GROQ_MODEL": "test-model",
+        }
         log = tmp_path / "streamlit.log"
         with streamlit_app(env, log) as url:
             open_memory_page(page, url)
@@ -52,7 +57,12 @@ def test_hostile_output_is_inert_and_the_key_never_shows(page: Page, tmp_path: P
 def test_stream_cut_mid_answer_keeps_it_marked_and_retry_asks_again(page: Page, tmp_path: Path) -> None:
     with FakeOpenAI() as api:
         api.script.chunk_delay = 0.05
-        env = {"CONVERSATIONS_FILE": str(tmp_path / "c.json"), "LLM_PROVIDER": "openai", "OPENAI_API_BASE": api.base_url, "OPENAI_MODEL": "test-model"}
+        env = {
+            "CONVERSATIONS_FILE": str(tmp_path / "c.json"),
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_BASE": api.base_url,
+            "OPENAI_MODEL": "test-model",
+        }
         with streamlit_app(env, tmp_path / "streamlit.log") as url:
             open_memory_page(page, url)
             api.fail_next("cut")
@@ -108,7 +118,7 @@ def test_several_sessions_chat_with_the_embedded_model_at_once(browser: Browser,
             body = page.locator("body").inner_text()
             others = [j for j in range(sessions) if j != i and f"visitor number {j}." in body]
             assert not others, f"session {i} sees sessions {others}"
-        for i, page in enumerate(pages):  # everyone saves at once
+        for page in pages:  # everyone saves at once
             sidebar(page).get_by_role("button", name="Save", exact=True).click()
         for i, page in enumerate(pages):
             settle(page)

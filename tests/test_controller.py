@@ -14,7 +14,9 @@ from utils.providers import build_llm, fetch_context_window
 
 def controller_for(env: dict[str, str], local: LocalModelServer | None = None) -> ChatController:
     settings = from_environ(env, dotenv_path=None)
-    return ChatController(lambda: build_llm(settings, local), provider=settings.llm_provider, model="m", system_prompt="SYS")
+    return ChatController(
+        lambda: build_llm(settings, local), provider=settings.llm_provider, model="m", system_prompt="SYS"
+    )
 
 
 def converse(controller: ChatController, *turns: str) -> list[Message]:
@@ -40,7 +42,9 @@ def test_groq_path_streams_with_bearer_key_and_memory(fake_api: FakeOpenAI) -> N
 
 
 def test_simple_chat_sends_only_the_current_message(fake_api: FakeOpenAI) -> None:
-    controller = controller_for({"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "test-model"})
+    controller = controller_for(
+        {"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "test-model"}
+    )
     assert "".join(controller.stream_simple_reply("one")) == "Echo: one"
     assert "".join(controller.stream_simple_reply("two")) == "Echo: two"
     last = fake_api.chat_requests[-1]
@@ -51,14 +55,18 @@ def test_simple_chat_sends_only_the_current_message(fake_api: FakeOpenAI) -> Non
 def test_real_context_window_is_read_from_the_endpoint(fake_api: FakeOpenAI) -> None:
     fake_api.script.models = {"big-model": 131072}
     assert fetch_context_window(fake_api.base_url, "big-model", "k") == 131072
-    settings = from_environ({"GROQ_API_KEY": "k", "GROQ_API_BASE": fake_api.base_url, "GROQ_MODEL": "big-model"}, dotenv_path=None)
+    settings = from_environ(
+        {"GROQ_API_KEY": "k", "GROQ_API_BASE": fake_api.base_url, "GROQ_MODEL": "big-model"}, dotenv_path=None
+    )
     llm = build_llm(settings)
     assert llm.metadata.context_window == 131072  # not LlamaIndex's default of 3,900
 
 
 def test_memory_keeps_the_newest_turns_that_fit(fake_api: FakeOpenAI) -> None:
     fake_api.script.models = {"tiny": 2048}
-    controller = controller_for({"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "tiny", "MAX_TOKENS": "256"})
+    controller = controller_for(
+        {"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "tiny", "MAX_TOKENS": "256"}
+    )
     history = [Message("user" if i % 2 == 0 else "assistant", f"turn {i} " + "word " * 100) for i in range(40)]
     usage = controller.context_usage(history)
     assert 0 < usage.messages_in_view < len(history) and usage.messages_out_of_view > 0
@@ -79,7 +87,9 @@ def test_embedded_model_two_turns_second_request_carries_the_first(embedded_mode
             llm.api_base = proxy.base_url  # record what reaches the real model on its way
             return llm
 
-        controller = ChatController(llm_through_proxy, provider="local", model=embedded_model.model_name, system_prompt="SYS")
+        controller = ChatController(
+            llm_through_proxy, provider="local", model=embedded_model.model_name, system_prompt="SYS"
+        )
         history = converse(controller, "My name is Ada.", "What is my name?")
         first_answer = history[1].content
         assert first_answer.strip(), "the embedded model answered nothing"

@@ -17,7 +17,9 @@ KEY = "gsk_very_secret_key"
 
 
 def groq_controller(api: FakeOpenAI, waits: list[float] | None = None, **env: str) -> ChatController:
-    settings = from_environ({"GROQ_API_KEY": KEY, "GROQ_API_BASE": api.base_url, "GROQ_MODEL": "test-model", **env}, dotenv_path=None)
+    settings = from_environ(
+        {"GROQ_API_KEY": KEY, "GROQ_API_BASE": api.base_url, "GROQ_MODEL": "test-model", **env}, dotenv_path=None
+    )
     return ChatController(
         lambda: build_llm(settings),
         provider="groq",
@@ -81,7 +83,7 @@ def test_stream_cut_mid_answer_keeps_what_arrived(fake_api: FakeOpenAI) -> None:
     with pytest.raises(errors.StreamInterrupted) as caught:
         for delta in controller.stream_reply([], "tell me a long story"):
             received.append(delta)
-    assert caught.value.partial == "".join(received) and caught.value.partial.startswith("Echo: tell me")
+    assert caught.value.partial == "".join(received) and caught.value.partial.startswith("Echo: tell me ")
     assert "broke off" in str(caught.value)
     assert ask(controller, "again") == "Echo: again"  # the next request works
 

@@ -74,12 +74,15 @@ def test_500_turn_conversation_opens_shows_the_newest_and_says_what_left_the_vie
     groq.script.models = {"test-model": 8192}
     turns = []
     for i in range(500):
-        turns += [Message("user", f"question {i} " + "lorem ipsum " * 15), Message("assistant", f"answer {i} " + "dolor sit " * 15)]
+        turns += [
+            Message("user", f"question {i} " + "lorem ipsum " * 15),
+            Message("assistant", f"answer {i} " + "dolor sit " * 15),
+        ]
     kept = ConversationStore(os.environ["CONVERSATIONS_FILE"]).save(Conversation("Long one", tuple(turns)))
     at = memory_page()
     click(at, f"conv:{kept.id}:load")
     assert len(at.chat_message) == 60
-    assert any("Show 60 earlier messages (940 not shown)" == b.label for b in at.button)
+    assert any(b.label == "Show 60 earlier messages (940 not shown)" for b in at.button)
     assert any("no longer fit" in w.value for w in at.warning)
     assert any("context window:" in c.value and "of 8,192 tokens" in c.value for c in at.caption)
     send(at, "and now?")

@@ -82,7 +82,9 @@ def test_memory_page_on_the_real_embedded_model() -> None:
 
 
 @pytest.mark.parametrize("page", [SIMPLE_PAGE, MEMORY_PAGE])
-def test_broken_model_path_is_a_sentence_not_a_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str) -> None:
+def test_broken_model_path_is_a_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str
+) -> None:
     monkeypatch.setenv("LOCAL_MODEL_PATH", str(tmp_path / "nope.gguf"))
     at = app()
     at.switch_page(page).run()

@@ -50,7 +50,10 @@ def save_as(at: AppTest, name: str | None = None) -> None:
 
 def seed(count: int) -> list[Conversation]:
     s = store()
-    return [s.save(Conversation(f"Conversation {i:04d}", (Message("user", f"q{i}"), Message("assistant", f"a{i}")))) for i in range(count)]
+    return [
+        s.save(Conversation(f"Conversation {i:04d}", (Message("user", f"q{i}"), Message("assistant", f"a{i}"))))
+        for i in range(count)
+    ]
 
 
 def test_save_suggests_a_name_and_autosaves_every_later_turn(use_fake_openai: FakeOpenAI) -> None:
@@ -71,7 +74,9 @@ def test_save_suggests_a_name_and_autosaves_every_later_turn(use_fake_openai: Fa
 
 
 def test_load_in_a_fresh_session_rebuilds_memory(use_fake_openai: FakeOpenAI) -> None:
-    [kept] = [store().save(Conversation("Ada", (Message("user", "My name is Ada."), Message("assistant", "Hello Ada."))))]
+    [kept] = [
+        store().save(Conversation("Ada", (Message("user", "My name is Ada."), Message("assistant", "Hello Ada."))))
+    ]
     at = memory_page()
     assert at.expander[0].label.endswith("Ada")
     click(at, f"conv:{kept.id}:load")

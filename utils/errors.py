@@ -67,7 +67,9 @@ def translate(error: Exception, provider: str, model: str, partial: str = "") ->
 
     if isinstance(error, ProviderError):
         return error
-    where = {"groq": "Groq", "openai": "the OpenAI-compatible server", "local": "the embedded model"}.get(provider, provider)
+    where = {"groq": "Groq", "openai": "the OpenAI-compatible server", "local": "the embedded model"}.get(
+        provider, provider
+    )
     key_hint = {"groq": "GROQ_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider, "the API key")
     if partial and isinstance(error, (openai.APIError, httpx.HTTPError, ConnectionError, TimeoutError)):
         return StreamInterrupted(

@@ -7,6 +7,7 @@ use it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import secrets
@@ -99,10 +100,8 @@ class LocalModelServer:
         threading.Thread(target=self._start_quietly, name="bnagpt-local-model", daemon=True).start()
 
     def _start_quietly(self) -> None:
-        try:
+        with contextlib.suppress(LocalModelFailed):  # state and error stay on self for the page
             self.start()
-        except LocalModelFailed:
-            pass  # state and error are kept on self for the page to show
 
     def _start_locked(self) -> None:
         import xllamacpp  # heavy native import, only when the embedded model is used

@@ -43,7 +43,9 @@ def describe(settings: Settings, local: LocalModelServer | None = None) -> Provi
         problem = ""
         if not settings.openai_api_base or not settings.openai_model:
             problem = "Set OPENAI_API_BASE and OPENAI_MODEL in .env to use an OpenAI-compatible server."
-        return ProviderInfo("openai", "OpenAI-compatible server", settings.openai_model, settings.openai_api_base, problem)
+        return ProviderInfo(
+            "openai", "OpenAI-compatible server", settings.openai_model, settings.openai_api_base, problem
+        )
     model = local.model_name if local else "SmolLM2-135M-Instruct"
     return ProviderInfo("local", "Embedded model (llama.cpp, on this machine)", model, "127.0.0.1")
 

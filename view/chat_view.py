@@ -15,6 +15,7 @@ from utils.text import as_text, inert_markdown, inert_stream
 from view import resources
 from view.sidebar import ConversationSidebar
 
+
 @dataclass(frozen=True)
 class Failure:
     """A turn that did not complete: the question is kept, with whatever had arrived."""
@@ -244,8 +245,12 @@ class MemoryChatView(ChatView):
             return
         settings = resources.load_settings()
         try:
-            saved = resources.conversations(settings).autosave(opened[0], opened[1], self.messages, resources.provider_info(settings).model)
+            saved = resources.conversations(settings).autosave(
+                opened[0], opened[1], self.messages, resources.provider_info(settings).model
+            )
         except StoreError as error:
-            self.failure = Failure(f"This turn could not be saved ({error}). Press Save to keep the conversation.", retryable=False)
+            self.failure = Failure(
+                f"This turn could not be saved ({error}). Press Save to keep the conversation.", retryable=False
+            )
             return
         st.session_state["memory:open"] = (saved.id, saved.name)

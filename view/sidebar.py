@@ -53,7 +53,9 @@ class ConversationSidebar:
             st.session_state["conv:saving"] = True
         if not st.session_state.get("conv:saving"):
             return
-        name = st.text_input("Conversation name", value=self.controller.suggest_name(self.messages), key="conv:name", max_chars=100)
+        name = st.text_input(
+            "Conversation name", value=self.controller.suggest_name(self.messages), key="conv:name", max_chars=100
+        )
         overwrite = st.session_state.get("conv:overwrite") == name.strip()
         if overwrite:
             st.warning(f"A conversation named “{name.strip()}” exists. Replace it with this chat?")
@@ -148,8 +150,12 @@ class ConversationSidebar:
 
     # import -----------------------------------------------------------------
     def import_section(self) -> None:
-        upload = st.file_uploader("Import", type=["json"], key=f"conv:import:{st.session_state.get('conv:imports', 0)}",
-                                  help="A JSON export, or a whole conversations file (either format).")
+        upload = st.file_uploader(
+            "Import",
+            type=["json"],
+            key=f"conv:import:{st.session_state.get('conv:imports', 0)}",
+            help="A JSON export, or a whole conversations file (either format).",
+        )
         if upload is None:
             return
         try:
