@@ -7,6 +7,7 @@ touches only this file.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from queue import Empty
 
 from llama_index.agent.openai import OpenAIAgent
@@ -20,8 +21,10 @@ from model.message import Message
 SYSTEM_PROMPT_ALLOWANCE = 256
 
 
+@lru_cache(maxsize=20_000)
 def count_tokens(text: str) -> int:
-    """Tokens as the memory counts them (tiktoken's cl100k: close enough for every model here)."""
+    """Tokens as the memory counts them (tiktoken's cl100k: close enough for every model here).
+    Cached: a long conversation's messages are counted once, not on every turn."""
     return len(get_tokenizer()(text))
 
 

@@ -92,3 +92,20 @@ def test_500_turn_conversation_opens_shows_the_newest_and_says_what_left_the_vie
     assert any(c.value.startswith("Last answer:") for c in at.caption)
     click(at, "memory:earlier")
     assert len(at.chat_message) == 120
+
+
+def test_broken_embedded_model_leaves_saved_conversations_usable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import settings
+
+    monkeypatch.setenv("LOCAL_MODEL_PATH", str(tmp_path / "broken.gguf"))
+    settings.get_settings.cache_clear()
+    kept = ConversationStore(os.environ["CONVERSATIONS_FILE"]).save(
+        Conversation("Older", (Message("user", "hi"), Message("assistant", "hello")))
+    )
+    at = memory_page()
+    click(at, f"conv:{kept.id}:load")
+    assert texts(at) == ["hi", "hello"]
+    send(at, "are you there?")
+    assert any("LOCAL_MODEL_PATH" in e.value for e in at.error)
+    stored = ConversationStore(os.environ["CONVERSATIONS_FILE"]).load(kept.id)
+    assert stored is not None and [m.content for m in stored.messages] == ["hi", "hello", "are you there?"]

@@ -81,6 +81,13 @@ def test_memory_page_on_the_real_embedded_model() -> None:
     assert messages[0] == "Say hello." and len(messages) == 2 and messages[1].strip()
 
 
+def test_home_says_at_once_when_the_embedded_model_cannot_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LOCAL_MODEL_PATH", str(tmp_path / "missing.gguf"))
+    at = app().run()
+    assert not at.exception
+    assert any("LOCAL_MODEL_PATH" in e.value and "missing.gguf" in e.value for e in at.error)
+
+
 @pytest.mark.parametrize("page", [SIMPLE_PAGE, MEMORY_PAGE])
 def test_broken_model_path_is_a_sentence_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, page: str

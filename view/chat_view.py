@@ -36,6 +36,15 @@ class ChatView:
     key = "chat"
 
     def __call__(self) -> None:
+        # The input is pinned to the bottom wherever it is called; reading it first lets a new
+        # message go straight to the answering run instead of drawing the whole page once more.
+        # While an answer streams it is disabled, so a new message cannot cut the answer off.
+        prompt = st.chat_input("Message bnaGPT", key=f"{self.key}:input", disabled=self.pending)
+        if prompt and prompt.strip():
+            self.failure = None
+            self.messages = [*self.messages, Message("user", prompt)]
+            self.pending = True
+            st.rerun()
         st.title(self.title)
         settings = resources.load_settings()
         info = resources.provider_info(settings)
@@ -45,21 +54,14 @@ class ChatView:
         self.sidebar(settings)
         self.draw_history()
         self.draw_failure()
-        if not self.pending:
-            self.draw_usage(settings)
-        # While an answer streams the input is disabled, so a new message cannot cut it off.
-        prompt = st.chat_input("Message bnaGPT", key=f"{self.key}:input", disabled=self.pending)
-        if prompt is not None and not prompt.strip():
+        if prompt is not None:
             st.toast("Type a message first.")
-        elif prompt:
-            self.failure = None
-            self.messages = [*self.messages, Message("user", prompt)]
-            self.pending = True
-            st.rerun()
         elif self.pending:
             self.answer(settings)
             self.pending = False
             st.rerun()
+        else:
+            self.draw_usage(settings)
 
     # state ------------------------------------------------------------------
     @property
@@ -158,6 +160,7 @@ class ChatView:
         controller = resources.chat_controller(settings)
         with st.chat_message("assistant"):
             if not self.ensure_model(settings):
+                self.after_turn()  # the question is kept even though nothing could answer it
                 return
             partial: list[str] = []
             stream = self.stream(controller, history, question.content)

@@ -29,8 +29,9 @@ class HomeView:
             st.error(info.problem)
         elif local is not None:
             local.start_in_background()  # Home never waits for the model
-            if local.state == "failed":
-                st.error(local.error)
+            if problem := local.problem():
+                st.error(problem)
+                st.caption("Saved conversations stay available in Chatbot With Memory.")
             else:
                 st.success(f"Embedded model: {STATE_TEXT[local.state]}.")
                 st.caption("Set GROQ_API_KEY in .env to chat with a large hosted model instead.")

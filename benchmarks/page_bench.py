@@ -1,0 +1,324 @@
+"""The Chatbot With Memory page in a real browser: page ready, a chat turn, time to first token.
+
+    python benchmarks/page_bench.py [--quick]
+
+`streamlit run Home.py` (tests/browser.py) answers through FakeOpenAI, a real
+OpenAI-compatible server on loopback, so the times are the app's and the browser's own.
+Debian's Chromium is driven by Playwright. Medians over N repetitions (5; `--quick` 2),
+with min–max. Conversations files are written directly, in the v1 format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from model.store import ConversationStore
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_app
+from tests.openai_server import FakeOpenAI, Recorded
+
+PAGE = "/Chatbot_With_Memory"
+TIMEOUT_MS = 60_000
+START = datetime(2025, 1, 1, tzinfo=UTC)
+FILTER_AFTER = 10  # view.sidebar shows its filter box above this many conversations
+
+# Conditions checked in the page on every animation frame, so a time is not rounded up to a poll interval.
+READY_JS = """() => {
+  const title = [...document.querySelectorAll('h1')].some(e => e.innerText.includes('Chatbot With Memory'));
+  const bar = document.querySelector('[data-testid="stSidebar"]');
+  const header = bar && [...bar.querySelectorAll('h2')].some(e => e.innerText.includes('Saved Conversations'));
+  const input = document.querySelector('[data-testid="stChatInputTextArea"]');
+  return title && header && input && !input.disabled && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+IDLE_JS = """() => {
+  const input = document.querySelector('[data-testid="stChatInputTextArea"]');
+  return input && !input.disabled && !document.querySelector('[data-testid="stStatusWidget"]');
+}"""
+SHOWN_JS = """(text) => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
+  .some(m => m.innerText.includes(text))"""
+# The message after the last user message holding `question` shows `start`, the answer's first word.
+FIRST_WORDS_JS = """([question, start]) => {
+  const messages = [...document.querySelectorAll('[data-testid="stChatMessage"]')];
+  const asked = messages.findLastIndex(
+    m => m.querySelector('[data-testid="stChatMessageAvatarUser"]') && m.innerText.includes(question));
+  const answer = asked >= 0 ? messages[asked + 1] : undefined;
+  return !!answer && [...answer.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+    .some(m => m.innerText.includes(start));
+}"""
+
+
+class TimedRequests(list[Recorded]):
+    """FakeOpenAI's request log, also noting when each request arrived (on our clock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived: list[float] = []
+
+    def append(self, item: Recorded) -> None:
+        self.arrived.append(time.perf_counter())
+        super().append(item)
+
+    def last_chat_arrival(self) -> float:
+        return [t for t, r in zip(self.arrived, self, strict=True) if r.path.endswith("/chat/completions")][-1]
+
+
+def stats(values: list[float]) -> str:
+    """`median (min–max)` in seconds."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def text(i: int, j: int, length: int) -> str:
+    """Message j of conversation i; its start is unique, so the page can be searched for it."""
+    return (f"message {j} of conversation {i:05d} " + "lorem ipsum dolor sit amet " * (length // 27 + 1))[:length]
+
+
+def conversation(i: int, messages: int, length: int) -> dict[str, Any]:
+    stamp = (START + timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "id": f"c{i:05d}",
+        "name": f"conversation {i:05d}",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "model": "test-model",
+        "messages": [
+            {"role": "user" if j % 2 == 0 else "assistant", "content": text(i, j, length), "created_at": stamp}
+            for j in range(messages)
+        ],
+    }
+
+
+def write_file(path: Path, conversations: list[dict[str, Any]]) -> None:
+    document = {"version": 1, "conversations": {c["id"]: c for c in conversations}}
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+# --- driving the page -----------------------------------------------------------------------
+
+
+@contextmanager
+def app(file: Path, api: FakeOpenAI, log: Path) -> Iterator[str]:
+    env = {
+        "CONVERSATIONS_FILE": str(file),
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_BASE": api.base_url,
+        "OPENAI_MODEL": "test-model",
+        # Sources are not watched: an edit in the checkout must not put a "source changed" banner on the page.
+        "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+    }
+    with streamlit_app(env, log) as url:
+        yield url
+
+
+@contextmanager
+def new_page(browser: Browser) -> Iterator[Page]:
+    """A page in a fresh browser context: empty cache, its own Streamlit sessions."""
+    context: BrowserContext = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def wait(page: Page, js: str, arg: object = None) -> float:
+    """Wait (bounded) until `js` holds in the page; returns when it held, on our clock."""
+    page.wait_for_function(js, arg=arg, polling="raf", timeout=TIMEOUT_MS)
+    return time.perf_counter()
+
+
+def load_page(page: Page, url: str) -> float:
+    """Seconds from navigation until the page is drawn and its run is over."""
+    start = time.perf_counter()
+    page.goto(url + PAGE, wait_until="commit", timeout=TIMEOUT_MS)
+    return wait(page, READY_JS) - start
+
+
+def settle(page: Page) -> None:
+    page.wait_for_timeout(300)  # let the rerun a click asked for begin
+    wait(page, IDLE_JS)
+
+
+def open_saved(page: Page, conv: dict[str, Any], total: int) -> None:
+    """Load a saved conversation through the sidebar, as a user would."""
+    name = conv["name"]
+    sidebar = page.get_by_test_id("stSidebar")
+    if total > FILTER_AFTER:
+        box = sidebar.get_by_label("Filter conversations")
+        box.fill(name)
+        box.press("Enter")
+        settle(page)
+    entry = sidebar.get_by_test_id("stExpander").filter(has_text=name)
+    entry.get_by_text(name).click(timeout=TIMEOUT_MS)
+    entry.get_by_role("button", name="Load", exact=True).click(timeout=TIMEOUT_MS)
+    last = conv["messages"][-1]["content"]
+    wait(page, SHOWN_JS, last[: last.index(" lorem")])
+    settle(page)
+
+
+@dataclass
+class Turn:
+    to_request: float  # Enter → the chat request reaches the endpoint
+    first_words: float  # Enter → the answer's first word is on the page
+    done: float  # Enter → the answer shown, the conversation autosaved, the input enabled again
+
+
+def turn(page: Page, api: FakeOpenAI, question: str, first_word: str, answer: str) -> Turn:
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(question)
+    start = time.perf_counter()
+    box.press("Enter")
+    first = wait(page, FIRST_WORDS_JS, [question, first_word])
+    wait(page, SHOWN_JS, answer)
+    done = wait(page, IDLE_JS)
+    requests: TimedRequests = api.requests  # type: ignore[assignment]
+    return Turn(requests.last_chat_arrival() - start, first - start, done - start)
+
+
+def endpoint_first_token(api: FakeOpenAI, body: dict[str, Any]) -> float:
+    """Seconds until the first content delta when the app's request is sent straight to the endpoint."""
+    first = None
+    with httpx.Client(timeout=TIMEOUT_MS / 1000) as client:
+        start = time.perf_counter()
+        with client.stream("POST", api.base_url + "/chat/completions", json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():  # read to the end, so the server is not cut off mid-answer
+                is_content = line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content")
+                if first is None and is_content:
+                    first = time.perf_counter() - start
+    if first is None:
+        raise RuntimeError("the endpoint sent no content")
+    return first
+
+
+# --- the two tables ---------------------------------------------------------------------------
+
+
+def many_conversations(browser: Browser, folder: Path, count: int, repeat: int) -> str:
+    """One row of table 1: `repeat` fresh server processes for the cold load, the first also for the rest."""
+    file = folder / f"conversations-{count}.json"
+    write_file(file, [conversation(i, 20, 500) for i in range(count)])
+    size = file.stat().st_size / 2**20
+    target = conversation(count // 2, 20, 500)
+    cold: list[float] = []
+    with FakeOpenAI() as api:
+        api.requests = TimedRequests()
+        for process in range(repeat):
+            with app(file, api, folder / f"streamlit-{count}-{process}.log") as url, new_page(browser) as page:
+                cold.append(load_page(page, url))  # this process reads the file here, once
+                if process:
+                    continue
+                warm = [load_page(page, url) for _ in range(repeat)]
+                open_saved(page, target, count)
+                # The first autosave of a process also encodes every conversation once.
+                first = turn(page, api, "ping 0.", "Echo:", "Echo: ping 0.")
+                turns = [turn(page, api, f"ping {r}.", "Echo:", f"Echo: ping {r}.") for r in range(1, repeat + 1)]
+    saved = ConversationStore(file).load(target["id"])
+    if saved is None or len(saved.messages) != 20 + 2 * (repeat + 1):
+        raise RuntimeError(f"the turns were not autosaved into {file.name}")
+    return (
+        f"| {count:,} | {size:.0f} MB | {stats(cold)} | {stats(warm)} | {first.done:.2f} "
+        f"| {stats([t.to_request for t in turns])} | {stats([t.first_words for t in turns])} "
+        f"| {stats([t.done for t in turns])} |"
+    )
+
+
+def first_token(browser: Browser, folder: Path, histories: list[int], repeat: int) -> Iterator[str]:
+    """Rows of table 2, one per history length (in turns: a question and its answer)."""
+    file = folder / "conversations-ttft.json"
+    convs = [conversation(i, 2 * turns, 200) for i, turns in enumerate(histories)]
+    write_file(file, convs)
+    with FakeOpenAI() as api:
+        api.requests = TimedRequests()
+        api.script.chunk_delay = 0.02
+        with app(file, api, folder / "streamlit-ttft.log") as url, new_page(browser) as page:
+            load_page(page, url)
+            for conv, turns in zip(convs, histories, strict=True):
+                open_saved(page, conv, len(convs))
+                runs = []
+                for r in range(repeat + 1):  # the first turn on each history is a warm-up
+                    tag = f"Reply {turns}-{r}:"
+                    api.script.reply = tag + " word" * 39
+                    runs.append(turn(page, api, f"question {turns}-{r}.", "Reply", tag))
+                body = api.chat_requests[-1].body
+                direct = [endpoint_first_token(api, body) for _ in range(repeat)]
+                runs = runs[1:]
+                yield (
+                    f"| {turns} | {len(body['messages'])} | {stats(direct)} "
+                    f"| {stats([t.to_request for t in runs])} | {stats([t.first_words for t in runs])} "
+                    f"| {stats([t.done for t in runs])} |"
+                )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The memory page in a real browser, against a loopback LLM.")
+    parser.add_argument("--quick", action="store_true", help="2 repetitions instead of 5")
+    args = parser.parse_args()
+    repeat = 2 if args.quick else 5
+    with tempfile.TemporaryDirectory(prefix="page-bench-") as tmp, sync_playwright() as p:
+        folder = Path(tmp)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            print("## Page with many saved conversations\n")
+            print(f"Seconds, median (min–max) of {repeat}. Each conversation: 20 messages × 500 characters.")
+            print("Target: page ready and a turn each under 1.5 s at 5,000 conversations.\n")
+            print(
+                "| conversations | file | cold load | page ready | first turn | Enter → request "
+                "| Enter → answer shown | turn |"
+            )
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+            for count in (10, 1000, 5000):
+                print(many_conversations(browser, folder, count, repeat), flush=True)
+            print(
+                "\n- cold load: the first page of a fresh server process (it imports the app and reads the "
+                "file) in a fresh browser context;\n  page ready: later loads of the page, same process and "
+                "browser context."
+            )
+            print(
+                "- turn: Enter until the answer is shown, the loaded conversation autosaved into the file "
+                "and the input enabled again;\n  first turn: the process's first autosave, which also encodes "
+                "every conversation once.\n"
+            )
+
+            print("## Time to first token through the app\n")
+            print(
+                f"Seconds, median (min–max) of {repeat}. The endpoint streams 40 words, one every 0.02 s; "
+                "saved messages have 200 characters.\n"
+            )
+            print(
+                "| turns of history | messages sent | endpoint first token | Enter → request "
+                "| Enter → first words on page | turn |"
+            )
+            print("|---:|---:|---:|---:|---:|---:|", flush=True)
+            for line in first_token(browser, folder, [10, 500], repeat):
+                print(line, flush=True)
+            print(
+                "\n- endpoint first token: the app's last request sent again straight to the endpoint "
+                "(httpx, streaming).\n- messages sent: system prompt, the history that fits the model's "
+                "32,768-token window, the question.\n- Each history first gets one unmeasured turn; "
+                "every turn adds two messages to it."
+            )
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
