@@ -84,3 +84,27 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             click(page, sidebar(page).get_by_role("button", name="Confirm Delete", exact=True))
             expect(sidebar(page).get_by_text("Nothing saved yet")).to_be_visible(timeout=15_000)
             second.close()
+
+
+def test_import_a_tutorial_file_and_refuse_a_bad_one(page: Page, tmp_path: Path) -> None:
+    import json
+
+    from model.store import ConversationStore
+
+    legacy = tmp_path / "old.json"
+    legacy.write_text(json.dumps({"From the tutorial": [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"Robots": [{"role": "robot", "content": "beep"}]}))
+    store_file = tmp_path / "conversations.json"
+    with streamlit_app({"CONVERSATIONS_FILE": str(store_file)}, tmp_path / "streamlit.log") as url:
+        open_memory_page(page, url)
+        uploader = sidebar(page).get_by_test_id("stFileUploaderDropzoneInput")
+        uploader.set_input_files(str(bad))
+        expect(sidebar(page).get_by_text("Nothing was imported")).to_be_visible(timeout=15_000)
+        expect(sidebar(page).get_by_text("robot")).to_be_visible()
+        assert not store_file.exists() or not ConversationStore(store_file).list()
+        sidebar(page).get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(legacy))
+        expect(sidebar(page).get_by_text("From the tutorial")).to_be_visible(timeout=15_000)
+        [imported] = ConversationStore(store_file).list()
+        conversation = ConversationStore(store_file).load(imported.id)
+        assert conversation is not None and [m.role for m in conversation.messages] == ["system", "user"]
