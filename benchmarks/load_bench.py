@@ -116,7 +116,7 @@ def main() -> None:
     before, after = app_memory()
     print("\n## Memory of the app (`streamlit run Home.py`, RSS)\n")
     print("| moment | RSS MB |\n|---|---:|")
-    print(f"| Home shown, model loading in the background | {before:.0f} |")
+    print(f"| Home shown (the model starts loading in the background) | {before:.0f} |")
     print(f"| after the first answer on the embedded model (4 slots × 8,192 tokens) | {after:.0f} |")
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
+from tests.openai_server import FakeOpenAI
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,6 +33,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def app_env(api: FakeOpenAI, conversations: Path) -> dict[str, str]:
+    """Settings for an app whose model is the loopback `api`, as an OpenAI-compatible server."""
+    return {
+        "CONVERSATIONS_FILE": str(conversations),
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_BASE": api.base_url,
+        "OPENAI_MODEL": "test-model",
+    }
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import app_env, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,12 +35,7 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
     from tests.openai_server import FakeOpenAI
 
     with FakeOpenAI() as api:
-        env = {
-            "CONVERSATIONS_FILE": str(tmp_path / "conversations.json"),
-            "LLM_PROVIDER": "openai",
-            "OPENAI_API_BASE": api.base_url,
-            "OPENAI_MODEL": "test-model",
-        }
+        env = app_env(api, tmp_path / "conversations.json")
         with streamlit_app(env, tmp_path / "streamlit.log") as url:
             first = browser.new_context()
             page = first.new_page()
@@ -92,7 +87,9 @@ def test_import_a_tutorial_file_and_refuse_a_bad_one(page: Page, tmp_path: Path)
     from model.store import ConversationStore
 
     legacy = tmp_path / "old.json"
-    legacy.write_text(json.dumps({"From the tutorial": [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}]}))
+    legacy.write_text(
+        json.dumps({"From the tutorial": [{"role": "system", "content": "be kind"}, {"role": "user", "content": "hi"}]})
+    )
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"Robots": [{"role": "robot", "content": "beep"}]}))
     store_file = tmp_path / "conversations.json"

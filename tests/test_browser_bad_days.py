@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from model.store import ConversationStore
-from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import app_env, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
 from tests.openai_server import FakeOpenAI
 
 KEY = "gsk_browser_secret_value"
@@ -57,12 +57,7 @@ def test_hostile_output_is_inert_and_the_key_never_shows(page: Page, tmp_path: P
 def test_stream_cut_mid_answer_keeps_it_marked_and_retry_asks_again(page: Page, tmp_path: Path) -> None:
     with FakeOpenAI() as api:
         api.script.chunk_delay = 0.05
-        env = {
-            "CONVERSATIONS_FILE": str(tmp_path / "c.json"),
-            "LLM_PROVIDER": "openai",
-            "OPENAI_API_BASE": api.base_url,
-            "OPENAI_MODEL": "test-model",
-        }
+        env = app_env(api, tmp_path / "c.json")
         with streamlit_app(env, tmp_path / "streamlit.log") as url:
             open_memory_page(page, url)
             api.fail_next("cut")

@@ -110,10 +110,15 @@ def test_rename_and_delete_with_confirmation(use_fake_openai: FakeOpenAI) -> Non
     at.text_input(key=f"conv:{kept.id}:new-name").set_value("  After  ")
     click(at, f"conv:{kept.id}:confirm-rename")
     assert store().load(kept.id).name == "After"  # type: ignore[union-attr]
+    click(at, f"conv:{kept.id}:load")
+    click(at, f"conv:{kept.id}:rename")
+    at.text_input(key=f"conv:{kept.id}:new-name").set_value("After all")
+    click(at, f"conv:{kept.id}:confirm-rename")
+    assert any(i.value == "Conversation: After all" for i in at.info)  # the open conversation's name follows
     click(at, f"conv:{other.id}:delete")
     assert store().load(other.id) is not None  # asked, not deleted
     click(at, f"conv:{other.id}:confirm-delete")
-    assert store().load(other.id) is None and [c.name for c in store().list()] == ["After"]
+    assert store().load(other.id) is None and [c.name for c in store().list()] == ["After all"]
 
 
 def test_hostile_names_are_text_and_bad_names_are_refused(use_fake_openai: FakeOpenAI) -> None:

@@ -13,7 +13,7 @@ from settings import Settings
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown, inert_stream
 from view import resources
-from view.sidebar import ConversationSidebar
+from view.sidebar import OPEN_KEY, ConversationSidebar
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class MemoryChatView(ChatView):
     @property
     def open_conversation(self) -> tuple[str, str] | None:
         """(id, name) of the saved conversation on screen, if any."""
-        return st.session_state.get("memory:open")
+        return st.session_state.get(OPEN_KEY)
 
     def sidebar(self, settings: Settings) -> None:
         super().sidebar(settings)
@@ -239,7 +239,7 @@ class MemoryChatView(ChatView):
         self.failure = None
         self.pending = False
         st.session_state.pop(f"{self.key}:shown", None)
-        st.session_state["memory:open"] = (conversation.id, conversation.name)
+        st.session_state[OPEN_KEY] = (conversation.id, conversation.name)
 
     def after_turn(self) -> None:
         """Once saved or loaded, every turn is written back: closing the tab loses nothing."""
@@ -256,4 +256,4 @@ class MemoryChatView(ChatView):
                 f"This turn could not be saved ({error}). Press Save to keep the conversation.", retryable=False
             )
             return
-        st.session_state["memory:open"] = (saved.id, saved.name)
+        st.session_state[OPEN_KEY] = (saved.id, saved.name)

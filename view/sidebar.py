@@ -13,6 +13,7 @@ from model.transfer import ImportFailed
 from utils.text import as_text
 
 FILTER_AFTER = 10  # a filter box appears when there are more conversations than this
+OPEN_KEY = "memory:open"  # session state: (id, name) of the saved conversation on screen
 
 
 class ConversationSidebar:
@@ -58,7 +59,7 @@ class ConversationSidebar:
         )
         overwrite = st.session_state.get("conv:overwrite") == name.strip()
         if overwrite:
-            st.warning(f"A conversation named “{name.strip()}” exists. Replace it with this chat?")
+            st.warning(f"A conversation named “{as_text(name)}” exists. Replace it with this chat?")
         label = "Confirm Overwrite" if overwrite else "Confirm Save"
         if st.button(label, key="conv:confirm-save", type="primary"):
             self.save(name, overwrite)
@@ -75,7 +76,7 @@ class ConversationSidebar:
         for key in ("conv:saving", "conv:overwrite", "conv:name"):
             st.session_state.pop(key, None)
         self.on_open(saved)
-        st.toast(f"Saved as “{saved.name}”.")
+        st.toast(f"Saved as “{as_text(saved.name)}”.")
         st.rerun()
 
     # the list ---------------------------------------------------------------
@@ -123,7 +124,7 @@ class ConversationSidebar:
                 self.controller.delete(conversation_id)
                 st.session_state.pop("conv:deleting", None)
                 if conversation_id == self.open_id:
-                    st.session_state.pop("memory:open", None)
+                    st.session_state.pop(OPEN_KEY, None)
                 st.toast("Deleted.")
                 st.rerun()
 
@@ -138,14 +139,16 @@ class ConversationSidebar:
         new_name = st.text_input("New name", value=name, key=f"conv:{conversation_id}:new-name", max_chars=100)
         if st.button("Confirm Rename", key=f"conv:{conversation_id}:confirm-rename"):
             try:
-                self.controller.rename(conversation_id, new_name)
+                renamed = self.controller.rename(conversation_id, new_name)
             except NameTaken:
-                st.error(f"Another conversation is already named “{new_name.strip()}”. Choose another name.")
+                st.error(f"Another conversation is already named “{as_text(new_name)}”. Choose another name.")
                 return
             except StoreError as error:
                 st.error(f"Not renamed: {error}")
                 return
             st.session_state.pop("conv:renaming", None)
+            if conversation_id == self.open_id:
+                st.session_state[OPEN_KEY] = (conversation_id, renamed.name)
             st.rerun()
 
     # import -----------------------------------------------------------------
