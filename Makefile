@@ -7,7 +7,7 @@ ADDRESS ?= 127.0.0.1
 PORT    ?= 8501
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run install test browser bench clean
+.PHONY: run install test lint browser bench clean
 
 run: install
 	$(PY) -m streamlit run Home.py --server.address $(ADDRESS) --server.port $(PORT)
@@ -32,11 +32,19 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: $(VENV)/.installed-dev browser
+test: $(VENV)/.installed-dev browser lint
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy --ignore-missing-imports model controller utils view settings.py
+
+bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/store_bench.py
+	$(PY) benchmarks/page_bench.py
+	$(PY) benchmarks/load_bench.py
+	$(PY) benchmarks/startup_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

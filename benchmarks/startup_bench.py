@@ -97,7 +97,9 @@ def main() -> None:
     ):
         values = [r[i] for r in runs]
         print(f"| {label} | {statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f}) |")
-    print(f"\nEmbedded model, generation: {tokens_per_second():.0f} tokens/s (llama.cpp's own timing, 128 tokens, median of 3).")
+    print(
+        f"\nEmbedded model, generation: {tokens_per_second():.0f} tokens/s (llama.cpp's own timing, 128 tokens, median of 3)."
+    )
 
 
 if __name__ == "__main__":
