@@ -36,6 +36,10 @@ class ConversationController:
         matching = [c for c in everything if needle in c.name.casefold()] if needle else everything
         return Listing(matching[:limit], len(matching), len(everything))
 
+    def count(self) -> int:
+        """How many conversations are saved."""
+        return len(self.store.list())
+
     def suggest_name(self, messages: Sequence[Message]) -> str:
         return suggest_name(tuple(messages))
 

@@ -81,9 +81,8 @@ class ConversationSidebar:
 
     # the list ---------------------------------------------------------------
     def list_section(self) -> None:
-        total = len(self.controller.store.list())
         query = ""
-        if total > FILTER_AFTER:
+        if self.controller.count() > FILTER_AFTER:
             query = st.text_input("Filter conversations", key="conv:filter", placeholder="Type part of a name")
         listing = self.controller.listing(query)
         if listing.total == 0:
