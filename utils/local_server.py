@@ -126,6 +126,10 @@ class LocalModelServer:
         params.n_parallel = self.parallel
         # every slot gets the full window: the KV cache is split evenly between slots
         params.n_ctx = self.requested_context * self.parallel
+        # An 8-bit KV cache: measured 543 MB instead of 881 MB for 4 slots × 8,192 tokens, at the
+        # same ~105 tokens/s (llama.cpp turns flash attention on by itself, which this needs).
+        params.cache_type_k = xllamacpp.ggml_type.GGML_TYPE_Q8_0
+        params.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_Q8_0
         params.verbosity = -1
         # llama.cpp's own default (-1) measured erratic here: 6 s or 0.6 s for the same 64-token
         # answer on 2 cores; one thread per core gave ~100 tokens/s every time.
