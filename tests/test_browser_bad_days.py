@@ -95,8 +95,8 @@ def test_app_listens_on_loopback_only_with_xsrf_protection(tmp_path: Path) -> No
         assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, and nothing else
 
 
-def test_several_sessions_chat_with_the_embedded_model_at_once(browser: Browser, tmp_path: Path) -> None:
-    sessions = 4
+def test_ten_sessions_chat_with_the_embedded_model_at_once(browser: Browser, tmp_path: Path) -> None:
+    sessions = 10
     store_file = tmp_path / "conversations.json"
     env = {"CONVERSATIONS_FILE": str(store_file), "MAX_TOKENS": "24", "LOCAL_PARALLEL": "4"}
     with streamlit_app(env, tmp_path / "streamlit.log") as url:
