@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+import httpx
+import openai
+
 
 class ProviderError(Exception):
     """A model call failed; `str(error)` is a sentence for the user that says what to do."""
@@ -45,8 +50,6 @@ class LocalModelFailed(ProviderError):
 
 def _retry_after(error: Exception) -> float | None:
     """The wait a 429 asked for: the retry-after header, or Groq's "try again in 7.5s"."""
-    import re
-
     response = getattr(error, "response", None)
     header = response.headers.get("retry-after") if response is not None else None
     if header:
@@ -62,9 +65,6 @@ def _retry_after(error: Exception) -> float | None:
 
 def translate(error: Exception, provider: str, model: str, partial: str = "") -> ProviderError:
     """Turn an OpenAI-SDK (or network) exception into a ProviderError that speaks to the user."""
-    import httpx
-    import openai
-
     if isinstance(error, ProviderError):
         return error
     where = {"groq": "Groq", "openai": "the OpenAI-compatible server", "local": "the embedded model"}.get(

@@ -25,7 +25,6 @@ def load_settings() -> Settings:
     except SettingsError as error:
         st.error(str(error))
         st.stop()
-        raise  # st.stop() does not return; this keeps type checkers honest
 
 
 def local_for(settings: Settings) -> LocalModelServer | None:
