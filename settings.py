@@ -22,6 +22,7 @@ PROVIDERS: tuple[Provider, ...] = ("local", "groq", "openai")
 GROQ_DEFAULT_BASE = "https://api.groq.com/openai/v1"
 # llama3-70b-8192 and llama-3.3-70b-versatile are retired; Groq names gpt-oss-120b as their replacement.
 GROQ_DEFAULT_MODEL = "openai/gpt-oss-120b"
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_SYSTEM_PROMPT = "You are bnaGPT, a helpful assistant. Answer clearly and concisely."
 
 
@@ -42,10 +43,24 @@ class Settings:
     local_context_window: int = 8192
     local_parallel: int = 4
     local_threads: int = 0
+    # Sampling for the embedded model (chosen by benchmarks/recall_eval.py; see the README).
+    local_temperature: float = 0.3
+    local_top_p: float = 0.9
+    local_min_p: float = 0.05
+    local_repeat_penalty: float = 1.15
+    local_max_tokens: int = 320
+    models_dir: Path = ROOT / "models"
+    ollama_host: str = DEFAULT_OLLAMA_HOST
+    data_dir: Path = ROOT
     conversations_file: Path = ROOT / "conversations.json"
     request_timeout: float = 60.0
     max_tokens: int = 1024
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+    @property
+    def preferences_file(self) -> Path:
+        """Choices made in the app (the active model), kept beside the conversations."""
+        return self.data_dir / "preferences.json"
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -66,14 +81,17 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-def _float(env: dict[str, str], name: str, default: float) -> float:
+def _float(env: dict[str, str], name: str, default: float, low: float = 0.0, high: float = float("inf")) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}.") from None
+        raise SettingsError(f"{name} must be a number, not {raw!r}. Fix it in .env or the environment.") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value:g}. Fix it in .env or the environment.")
+    return value
 
 
 def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None = None) -> Settings:
@@ -101,6 +119,11 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         provider = "local"
 
     conversations = get("CONVERSATIONS_FILE")
+    conversations_file = Path(conversations).expanduser() if conversations else None
+    data = get("DATA_DIR")
+    # Without DATA_DIR, app data lives beside the conversations file (or beside Home.py).
+    data_dir = Path(data).expanduser() if data else (conversations_file.parent if conversations_file else ROOT)
+    models = get("MODELS_DIR")
     return Settings(
         llm_provider=provider,
         groq_api_key=groq_key,
@@ -113,8 +136,16 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         local_context_window=_int(env, "LOCAL_CONTEXT_WINDOW", 8192, minimum=256),
         local_parallel=_int(env, "LOCAL_PARALLEL", 4, minimum=1),
         local_threads=_int(env, "LOCAL_THREADS", 0),
-        conversations_file=Path(conversations).expanduser() if conversations else ROOT / "conversations.json",
-        request_timeout=_float(env, "REQUEST_TIMEOUT", 60.0),
+        local_temperature=_float(env, "LOCAL_TEMPERATURE", Settings.local_temperature, 0.0, 2.0),
+        local_top_p=_float(env, "LOCAL_TOP_P", Settings.local_top_p, 0.0, 1.0),
+        local_min_p=_float(env, "LOCAL_MIN_P", Settings.local_min_p, 0.0, 1.0),
+        local_repeat_penalty=_float(env, "LOCAL_REPEAT_PENALTY", Settings.local_repeat_penalty, 0.5, 2.0),
+        local_max_tokens=_int(env, "LOCAL_MAX_TOKENS", Settings.local_max_tokens, minimum=16),
+        models_dir=Path(models).expanduser() if models else ROOT / "models",
+        ollama_host=get("OLLAMA_HOST", DEFAULT_OLLAMA_HOST).rstrip("/"),
+        data_dir=data_dir,
+        conversations_file=conversations_file or data_dir / "conversations.json",
+        request_timeout=_float(env, "REQUEST_TIMEOUT", 60.0, 0.1),
         max_tokens=_int(env, "MAX_TOKENS", 1024, minimum=1),
         system_prompt=get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
     )
