@@ -15,6 +15,10 @@ from llama_index.core.llms import ChatMessage, MessageRole
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
+# How an answer ended: in full, by the user's Stop, cut by the token cap, or stopped by the
+# repetition guard. Interrupted answers (a broken stream) are never saved.
+Status = Literal["complete", "stopped", "length", "repeating"]
+STATUSES: tuple[Status, ...] = ("complete", "stopped", "length", "repeating")
 
 
 def utc_now() -> str:
@@ -26,6 +30,7 @@ class MessageDict(TypedDict, total=False):
     role: Role
     content: str
     created_at: str
+    status: Status  # written only when not "complete"
 
 
 class ConversationDict(TypedDict):
@@ -48,14 +53,20 @@ class Message:
     role: Role
     content: str
     created_at: str = field(default_factory=utc_now)
+    status: Status = "complete"
 
     def __post_init__(self) -> None:
         _check_role(self.role)
         if not isinstance(self.content, str):
             raise ValueError(f"message content must be text, not {type(self.content).__name__}")
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown message status {self.status!r}: expected one of {', '.join(STATUSES)}")
 
     def to_dict(self) -> MessageDict:
-        return {"role": self.role, "content": self.content, "created_at": self.created_at}
+        data: MessageDict = {"role": self.role, "content": self.content, "created_at": self.created_at}
+        if self.status != "complete":
+            data["status"] = self.status
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> Message:
@@ -65,10 +76,13 @@ class Message:
         if "role" not in data or "content" not in data:
             raise ValueError("a message needs both 'role' and 'content'")
         created_at = data.get("created_at")
+        status = data.get("status", "complete")
         return cls(
             role=_check_role(data["role"]),
             content=data["content"],
             created_at=created_at if isinstance(created_at, str) else utc_now(),
+            # an unknown status from a newer version is read as a finished answer, not refused
+            status=status if status in STATUSES else "complete",
         )
 
     def to_llamaindex(self) -> ChatMessage:
