@@ -21,6 +21,18 @@ Status = Literal["complete", "stopped", "length", "repeating"]
 STATUSES: tuple[Status, ...] = ("complete", "stopped", "length", "repeating")
 
 
+def valid_text(text: str) -> str:
+    """`text` with lone surrogates (which UTF-8 cannot hold) replaced by U+FFFD.
+
+    The one cleaner for text from outside: files, imports and models' answers.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
 def utc_now() -> str:
     """The current time as ISO-8601 UTC, the only time format we store."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
