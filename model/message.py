@@ -22,14 +22,15 @@ STATUSES: tuple[Status, ...] = ("complete", "stopped", "length", "repeating")
 
 
 def valid_text(text: str) -> str:
-    """`text` with lone surrogates (which UTF-8 cannot hold) replaced by U+FFFD.
+    """`text` with lone surrogates (which UTF-8 cannot hold) replaced by U+FFFD, and a
+    surrogate pair joined into the character it stands for.
 
     The one cleaner for text from outside: files, imports and models' answers.
     """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text
 
 
