@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
-from llama_index.core.llms import ChatMessage, MessageRole
+if TYPE_CHECKING:  # LlamaIndex loads only when a message is sent to a model
+    from llama_index.core.llms import ChatMessage
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
@@ -100,11 +101,13 @@ class Message:
 
     def to_llamaindex(self) -> ChatMessage:
         """The one place a Message becomes a LlamaIndex ChatMessage."""
+        from llama_index.core.llms import ChatMessage, MessageRole
+
         return ChatMessage(role=MessageRole(self.role), content=self.content)
 
     @classmethod
     def from_llamaindex(cls, message: ChatMessage) -> Message:
-        role = message.role.value if isinstance(message.role, MessageRole) else message.role
+        role = getattr(message.role, "value", message.role)
         return cls(role=_check_role(role), content=message.content or "")
 
 
