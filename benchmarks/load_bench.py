@@ -35,7 +35,7 @@ def sessions_per_minute(parallel: int, sessions: int, seconds: float, max_tokens
     server.start()
     settings = from_environ({"LLM_PROVIDER": "local", "MAX_TOKENS": str(max_tokens)}, dotenv_path=None)
     controller = ChatController(
-        lambda: build_llm(settings, server), provider="local", model="smollm2", system_prompt="Be brief."
+        lambda watch: build_llm(settings, server, watch), provider="local", model="smollm2", system_prompt="Be brief."
     )
     start = time.monotonic()
     lone = "".join(controller.stream_reply([], "Write a long story about a lighthouse."))

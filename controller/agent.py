@@ -65,9 +65,17 @@ def rebuild_memory(messages: Sequence[Message], llm: OpenAI) -> ChatMemoryBuffer
     )
 
 
-def stream_agent_reply(llm: OpenAI, memory: ChatMemoryBuffer, system_prompt: str, text: str) -> Iterator[str]:
-    """Ask an OpenAIAgent with this memory; yield the answer's text as it arrives."""
-    agent = OpenAIAgent.from_tools(tools=[], llm=llm, memory=memory, system_prompt=system_prompt)
+def stream_llm_reply(llm: OpenAI, messages: Sequence[Message], system_prompt: str) -> Iterator[str]:
+    """Ask the model directly (no agent, no tools) with these messages; yield the text as it arrives."""
+    chat = [Message("system", system_prompt).to_llamaindex(), *(m.to_llamaindex() for m in messages)]
+    for chunk in llm.stream_chat(chat):
+        if chunk.delta:
+            yield chunk.delta
+
+
+def stream_agent_reply(llm: OpenAI, history: Sequence[Message], system_prompt: str, text: str) -> Iterator[str]:
+    """Ask an OpenAIAgent whose memory is `history` (what fits); yield the answer's text as it arrives."""
+    agent = OpenAIAgent.from_tools(tools=[], llm=llm, memory=rebuild_memory(history, llm), system_prompt=system_prompt)
     response = agent.stream_chat(text)
     # LlamaIndex's own response_gen polls its queue with sleep(0) and keeps a core busy
     # for the whole answer; a blocking get with a short timeout waits without spinning.

@@ -1,19 +1,32 @@
-"""Chat turns: with memory (an OpenAIAgent over the conversation so far) and without."""
+"""Chat turns: with memory (an OpenAIAgent over the conversation so far), without, and Continue.
+
+A turn is a `Turn`: iterate it for the answer's text as it arrives; afterwards `status` says how
+it ended. `stop()` ends it early from the page. Every provider gets the same guards: the
+repetition guard, the token cap reported as "length", and a stream that ends without saying it
+is finished reported as interrupted.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from llama_index.core.llms import ChatMessage
-from llama_index.llms.openai import OpenAI
+from controller.agent import count_tokens, memory_token_limit, newest_that_fit, stream_agent_reply, stream_llm_reply
+from controller.guards import loop_start
+from model.message import Message, Status, valid_text
+from utils.errors import ModelUnavailable, ProviderError, RateLimited, StreamInterrupted, is_provider_failure, translate
+from utils.providers import StreamWatch
 
-from controller.agent import count_tokens, memory_token_limit, newest_that_fit, rebuild_memory, stream_agent_reply
-from model.message import Message
-from utils.errors import ModelUnavailable, ProviderError, RateLimited, translate
+if TYPE_CHECKING:
+    from llama_index.llms.openai_like import OpenAILike
 
-LLMFactory = Callable[[], OpenAI]
+LLMFactory = Callable[[StreamWatch | None], "OpenAILike"]
+Ask = Callable[["OpenAILike"], Iterator[str]]
+
+# A 429 asking for at most this many seconds is retried once without bothering the user.
+AUTO_RETRY_MAX_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -29,8 +42,84 @@ class ContextUsage:
         return self.messages_total - self.messages_in_view
 
 
-# A 429 asking for at most this many seconds is retried once without bothering the user.
-AUTO_RETRY_MAX_WAIT = 5.0
+class Turn:
+    """One answer on its way. Iterate once for its text; then read `text` and `status`.
+
+    `prefix` is an earlier part of the same answer (Continue): the guards see it, the
+    iteration yields only what is new, and `text` is the whole answer.
+    """
+
+    def __init__(self, controller: ChatController, ask: Ask, prefix: str = "") -> None:
+        self._controller = controller
+        self._ask = ask
+        self.prefix = prefix
+        self.received: list[str] = []
+        self.status: Status | None = None  # None until the turn has ended
+        self._watch: StreamWatch | None = None
+
+    @property
+    def text(self) -> str:
+        """The answer so far (cut after one copy when it was stopped for repeating itself)."""
+        return self.prefix + "".join(self.received)
+
+    def stop(self) -> None:
+        """End the answer now; what has arrived stays, marked "stopped"."""
+        if self.status is None:
+            self.status = "stopped"
+        if self._watch is not None:
+            self._watch.cancel()
+
+    def __iter__(self) -> Iterator[str]:
+        for attempt in (1, 2):
+            self._watch = self._controller.new_watch()
+            try:
+                yield from self._stream(self._controller.build_llm(self._watch))
+                return
+            except Exception as error:
+                if not is_provider_failure(error):
+                    raise  # a bug of ours surfaces as one, not as "press Retry"
+                problem = translate(error, self._controller.provider, self._controller.model, bool(self.received))
+                if isinstance(problem, RateLimited) and attempt == 1 and not self.received:
+                    wait = problem.retry_after if problem.retry_after is not None else 1.0
+                    if wait <= AUTO_RETRY_MAX_WAIT:
+                        self._controller.sleep(wait)
+                        continue
+                if isinstance(problem, ModelUnavailable):
+                    problem = self._controller.with_served_models(problem)
+                raise problem from error
+            finally:
+                self._watch.cancel()  # a consumer that stops early (a rerun) ends the stream too
+
+    def _stream(self, llm: OpenAILike) -> Iterator[str]:
+        for delta in self._ask(llm):
+            if self.status is not None:  # stopped meanwhile
+                return
+            delta = valid_text(delta)
+            self.received.append(delta)
+            if (cut := loop_start(self.text)) is not None:
+                self._cut(cut)
+                self.status = "repeating"
+                return
+            yield delta
+        if self.status is not None:
+            return
+        if self._watch is not None and self._watch.error is not None:
+            raise self._watch.error
+        reason = self._watch.finish_reason if self._watch else None
+        if reason == "length":
+            self.status = "length"
+        elif reason is None:
+            raise StreamInterrupted(
+                "The answer broke off before it was complete (the stream ended without saying it was finished). "
+                "Press Retry to ask again."
+            )
+        else:
+            self.status = "complete"
+
+    def _cut(self, at: int) -> None:
+        """Keep the answer up to `at` (one copy of a loop), dropping what repeated."""
+        kept = max(0, at - len(self.prefix))
+        self.received = ["".join(self.received)[:kept].rstrip()]
 
 
 class ChatController:
@@ -45,37 +134,40 @@ class ChatController:
         system_prompt: str,
         served_models: Callable[[], list[str]] = list,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 60.0,
     ) -> None:
         self._llm_factory = llm_factory
         self._served_models = served_models
         self.provider = provider
         self.model = model
         self.system_prompt = system_prompt
-        self._sleep = sleep
+        self.sleep = sleep
+        self.timeout = timeout
+
+    def reply(self, history: Sequence[Message], text: str) -> Turn:
+        """The answer to `text`, seeing every earlier turn in `history` that fits the window."""
+        return Turn(self, lambda llm: stream_agent_reply(llm, history, self.system_prompt, text))
+
+    def simple_reply(self, text: str) -> Turn:
+        """The answer to `text` alone: no memory of earlier turns."""
+        return Turn(self, lambda llm: stream_llm_reply(llm, [Message("user", text)], self.system_prompt))
+
+    def continue_reply(self, history: Sequence[Message], answer: Message) -> Turn:
+        """More of `answer`, the last message of the chat, which was cut by the token cap.
+
+        The answer goes last in the request, so the model carries on from its last word
+        (llama.cpp and Groq continue a trailing assistant message).
+        """
+        messages = [*history, answer]
+        return Turn(self, lambda llm: stream_llm_reply(llm, messages, self.system_prompt), prefix=answer.content)
 
     def stream_reply(self, history: Sequence[Message], text: str) -> Iterator[str]:
-        """The answer to `text`, seeing every earlier turn in `history` that fits the window."""
-        return self._guarded(
-            lambda llm: stream_agent_reply(llm, rebuild_memory(history, llm), self.system_prompt, text)
-        )
-
-    def stream_simple_reply(self, text: str) -> Iterator[str]:
-        """The answer to `text` alone: no memory of earlier turns."""
-
-        def ask(llm: OpenAI) -> Iterator[str]:
-            messages = [
-                ChatMessage(role="system", content=self.system_prompt),
-                Message("user", text).to_llamaindex(),
-            ]
-            for chunk in llm.stream_chat(messages):
-                if chunk.delta:
-                    yield chunk.delta
-
-        return self._guarded(ask)
+        """The answer's text alone, for callers that need no status (benchmarks, scripts)."""
+        return iter(self.reply(history, text))
 
     def context_usage(self, history: Sequence[Message]) -> ContextUsage:
         """How much of the model's window the history fills, and how much of it is still seen."""
-        llm = self._llm_factory()
+        llm = self._llm_factory(None)
         limit = memory_token_limit(llm)
         in_view = newest_that_fit(history, limit)
         last_answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
@@ -87,28 +179,19 @@ class ChatController:
             last_answer_tokens=count_tokens(last_answer),
         )
 
-    def _guarded(self, ask: Callable[[OpenAI], Iterator[str]]) -> Iterator[str]:
-        received: list[str] = []
-        for attempt in (1, 2):
-            try:
-                for delta in ask(self._llm_factory()):
-                    received.append(delta)
-                    yield delta
-                return
-            except Exception as error:  # noqa: BLE001 - every failure becomes a ProviderError for the view
-                problem: ProviderError = translate(error, self.provider, self.model, "".join(received))
-                if isinstance(problem, RateLimited) and attempt == 1 and not received:
-                    wait = problem.retry_after if problem.retry_after is not None else 1.0
-                    if wait <= AUTO_RETRY_MAX_WAIT:
-                        self._sleep(wait)
-                        continue
-                if isinstance(problem, ModelUnavailable):
-                    problem = self._with_served_models(problem)
-                raise problem from error
+    # used by Turn ---------------------------------------------------------------
+    def new_watch(self) -> StreamWatch:
+        return StreamWatch(self.timeout)
 
-    def _with_served_models(self, problem: ModelUnavailable) -> ModelUnavailable:
+    def build_llm(self, watch: StreamWatch) -> OpenAILike:
+        return self._llm_factory(watch)
+
+    def with_served_models(self, problem: ModelUnavailable) -> ModelUnavailable:
         served = tuple(sorted(self._served_models()))
         if not served:
             return problem
         shown = ", ".join(served[:12]) + (f" and {len(served) - 12} more" if len(served) > 12 else "")
         return ModelUnavailable(f"{problem} It serves: {shown}.", available=served)
+
+
+__all__ = ["ChatController", "ContextUsage", "ProviderError", "Turn"]

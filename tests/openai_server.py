@@ -60,7 +60,7 @@ class FakeOpenAI:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     def fail_next(self, *kinds: str) -> None:
-        """Queue failures: 401, 429, 404, 500, 'decommissioned', 'cut', 'hang'."""
+        """Queue failures: 401, 429, 404, 500, 'decommissioned', 'cut', 'hang', 'unfinished', 'close-delimited'."""
         self.script.failures.extend(kinds)
 
     def __enter__(self) -> FakeOpenAI:
@@ -112,7 +112,7 @@ class FakeOpenAI:
                 elif fake.upstream:
                     self._forward(raw)
                 elif body.get("stream"):
-                    self._stream(fake.reply_for(body), body.get("model", ""))
+                    self._stream(fake.reply_for(body), body.get("model", ""), max_words=body.get("max_tokens"))
                 else:
                     self._json(200, _completion(fake.reply_for(body), body.get("model", "")))
 
@@ -167,6 +167,10 @@ class FakeOpenAI:
                     self._json(500, {"error": {"message": "internal error"}})
                 elif kind == "cut":
                     self._stream(fake.reply_for(body) * 3, model, cut_after=3)
+                elif kind == "unfinished":  # a clean end of the body, but no finish_reason and no [DONE]
+                    self._stream(fake.reply_for(body), model, unfinished=True)
+                elif kind == "close-delimited":  # HTTP/1.1 with neither length nor chunks: the close ends it
+                    self._close_delimited(fake.reply_for(body), model)
                 elif kind == "hang":
                     fake._stop.wait(120)
                 else:
@@ -182,7 +186,14 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _stream(self, text: str, model: str, cut_after: int | None = None) -> None:
+            def _stream(
+                self,
+                text: str,
+                model: str,
+                cut_after: int | None = None,
+                max_words: int | None = None,
+                unfinished: bool = False,
+            ) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")  # as Groq sends it: a cut is detectable
@@ -190,6 +201,9 @@ class FakeOpenAI:
                 self.end_headers()
                 words = [w + " " for w in text.split(" ")]
                 words[-1] = words[-1].rstrip(" ")
+                reason = "stop"
+                if max_words is not None and len(words) > max_words:  # one word stands for one token
+                    words, reason = words[:max_words], "length"
                 for i, word in enumerate(words):
                     if cut_after is not None and i == cut_after:
                         self.wfile.flush()
@@ -206,10 +220,28 @@ class FakeOpenAI:
                     )
                     if fake.script.chunk_delay:
                         time.sleep(fake.script.chunk_delay)
-                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, model)
-                self._chunk(b"data: [DONE]\n\n")
+                if not unfinished:
+                    self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}, model)
+                    self._chunk(b"data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
+                self.close_connection = True
+
+            def _close_delimited(self, text: str, model: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for word in text.split(" "):
+                    payload = {
+                        "id": "chatcmpl-test",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}],
+                    }
+                    self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                    self.wfile.flush()
                 self.close_connection = True
 
             def _event(self, payload: dict[str, Any], model: str) -> None:

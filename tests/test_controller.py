@@ -15,7 +15,7 @@ from utils.providers import build_llm, fetch_context_window
 def controller_for(env: dict[str, str], local: LocalModelServer | None = None) -> ChatController:
     settings = from_environ(env, dotenv_path=None)
     return ChatController(
-        lambda: build_llm(settings, local), provider=settings.llm_provider, model="m", system_prompt="SYS"
+        lambda watch: build_llm(settings, local, watch), provider=settings.llm_provider, model="m", system_prompt="SYS"
     )
 
 
@@ -45,8 +45,8 @@ def test_simple_chat_sends_only_the_current_message(fake_api: FakeOpenAI) -> Non
     controller = controller_for(
         {"LLM_PROVIDER": "openai", "OPENAI_API_BASE": fake_api.base_url, "OPENAI_MODEL": "test-model"}
     )
-    assert "".join(controller.stream_simple_reply("one")) == "Echo: one"
-    assert "".join(controller.stream_simple_reply("two")) == "Echo: two"
+    assert "".join(controller.simple_reply("one")) == "Echo: one"
+    assert "".join(controller.simple_reply("two")) == "Echo: two"
     last = fake_api.chat_requests[-1]
     assert [m["content"] for m in last.messages] == ["SYS", "two"]
     assert last.headers["Authorization"] == "Bearer not-needed"
@@ -82,8 +82,8 @@ def test_embedded_model_two_turns_second_request_carries_the_first(embedded_mode
     settings = from_environ({"LLM_PROVIDER": "local", "MAX_TOKENS": "48"}, dotenv_path=None)
     with FakeOpenAI(upstream=embedded_model.base_url, upstream_key=embedded_model.api_key) as proxy:
 
-        def llm_through_proxy():  # type: ignore[no-untyped-def]
-            llm = build_llm(settings, embedded_model)
+        def llm_through_proxy(watch):  # type: ignore[no-untyped-def]
+            llm = build_llm(settings, embedded_model, watch)
             llm.api_base = proxy.base_url  # record what reaches the real model on its way
             return llm
 

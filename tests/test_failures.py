@@ -21,7 +21,7 @@ def groq_controller(api: FakeOpenAI, waits: list[float] | None = None, **env: st
         {"GROQ_API_KEY": KEY, "GROQ_API_BASE": api.base_url, "GROQ_MODEL": "test-model", **env}, dotenv_path=None
     )
     return ChatController(
-        lambda: build_llm(settings),
+        lambda watch: build_llm(settings, None, watch),
         provider="groq",
         model=settings.groq_model,
         system_prompt="SYS",
@@ -80,10 +80,12 @@ def test_stream_cut_mid_answer_keeps_what_arrived(fake_api: FakeOpenAI) -> None:
     fake_api.fail_next("cut")
     controller = groq_controller(fake_api)
     received: list[str] = []
+    turn = controller.reply([], "tell me a long story")
     with pytest.raises(errors.StreamInterrupted) as caught:
-        for delta in controller.stream_reply([], "tell me a long story"):
+        for delta in turn:
             received.append(delta)
-    assert caught.value.partial == "".join(received) and caught.value.partial.startswith("Echo: tell me ")
+    assert turn.text == "".join(received) and turn.text.startswith("Echo: tell me ")
+    assert turn.status is None  # neither complete nor stopped: the page shows it as interrupted
     assert "broke off" in str(caught.value)
     assert ask(controller, "again") == "Echo: again"  # the next request works
 
@@ -99,6 +101,8 @@ def test_endpoint_that_is_not_there(fake_api: FakeOpenAI) -> None:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     settings = from_environ({"GROQ_API_KEY": KEY, "GROQ_API_BASE": f"http://127.0.0.1:{closed}/v1"}, dotenv_path=None)
-    controller = ChatController(lambda: build_llm(settings), provider="groq", model="m", system_prompt="S")
+    controller = ChatController(
+        lambda watch: build_llm(settings, None, watch), provider="groq", model="m", system_prompt="S"
+    )
     with pytest.raises(errors.Unreachable, match="Could not reach Groq"):
         ask(controller)

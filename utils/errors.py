@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
-import openai
-
 
 class ProviderError(Exception):
     """A model call failed; `str(error)` is a sentence for the user that says what to do."""
@@ -37,11 +34,7 @@ class Unreachable(ProviderError):
 
 
 class StreamInterrupted(ProviderError):
-    """The answer broke off; `partial` is what had arrived."""
-
-    def __init__(self, message: str, partial: str) -> None:
-        super().__init__(message)
-        self.partial = partial
+    """The answer broke off after some of it had arrived (the turn keeps what had)."""
 
 
 class LocalModelFailed(ProviderError):
@@ -63,18 +56,31 @@ def _retry_after(error: Exception) -> float | None:
     return None
 
 
-def translate(error: Exception, provider: str, model: str, partial: str = "") -> ProviderError:
-    """Turn an OpenAI-SDK (or network) exception into a ProviderError that speaks to the user."""
+def is_provider_failure(error: BaseException) -> bool:
+    """True for what a model call can fail with (the SDK, the network); False for a bug of ours."""
+    import httpx  # imported on the first failure, not when a page starts
+    import openai
+
+    return isinstance(error, (ProviderError, openai.OpenAIError, httpx.HTTPError, ConnectionError, TimeoutError))
+
+
+def translate(error: Exception, provider: str, model: str, started: bool = False) -> ProviderError:
+    """Turn an OpenAI-SDK (or network) exception into a ProviderError that speaks to the user;
+    `started`: some of the answer had arrived."""
+    import httpx
+    import openai
+
     if isinstance(error, ProviderError):
         return error
-    where = {"groq": "Groq", "openai": "the OpenAI-compatible server", "local": "the embedded model"}.get(
-        provider, provider
-    )
+    where = {
+        "groq": "Groq",
+        "openai": "the OpenAI-compatible server",
+        "local": "the embedded model",
+        "ollama": "Ollama",
+    }.get(provider, provider)
     key_hint = {"groq": "GROQ_API_KEY", "openai": "OPENAI_API_KEY"}.get(provider, "the API key")
-    if partial and isinstance(error, (openai.APIError, httpx.HTTPError, ConnectionError, TimeoutError)):
-        return StreamInterrupted(
-            f"The answer from {where} broke off before it was complete. Press Retry to ask again.", partial
-        )
+    if started and isinstance(error, (openai.APIError, httpx.HTTPError, ConnectionError, TimeoutError)):
+        return StreamInterrupted(f"The answer from {where} broke off before it was complete. Press Retry to ask again.")
     if isinstance(error, openai.AuthenticationError):
         return KeyRefused(f"{where} refused the API key (401). Check {key_hint} in .env, then reload the page.")
     if isinstance(error, openai.RateLimitError):

@@ -6,15 +6,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from llama_index.llms.groq import Groq
-from llama_index.llms.openai_like import OpenAILike
 
 from settings import Settings
 from utils.local_server import LocalModelServer
+
+if TYPE_CHECKING:  # LlamaIndex is heavy: imported when the first answer is asked for, not by Home
+    from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+    from llama_index.llms.openai_like import OpenAILike
 
 # Used only when the endpoint's /models answer does not carry a context window.
 KNOWN_CONTEXT_WINDOWS = {
@@ -96,18 +101,115 @@ def served_models(settings: Settings) -> list[str]:
     return []
 
 
-def build_llm(settings: Settings, local: LocalModelServer | None = None) -> OpenAILike:
-    """The LLM for this configuration. For the embedded model, `local` must be started."""
-    common = dict(
+class StreamWatch:
+    """What one streamed answer needs beside its text: how the stream ended (`finish_reason`:
+    "stop", "length"…, None while open or when it was cut) and a way to end it early.
+
+    It owns the answer's HTTP client: ending the stream closes the connection, which is how
+    llama.cpp's server (and any other) learns to stop generating.
+    """
+
+    def __init__(self, timeout: float = 60.0) -> None:
+        self.http = httpx.Client(timeout=timeout)
+        self.finish_reason: str | None = None
+        self.error: Exception | None = None  # what broke the stream, for the turn to raise
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """End the stream at its next chunk (called from the page's thread)."""
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wrap(self, chunks: Iterator[ChatResponse]) -> Iterator[ChatResponse]:
+        """Pass `chunks` through, noting the finish reason; stop at once when cancelled.
+
+        A failure ends the stream quietly and is kept in `error`: the agent reads the stream in
+        a thread of its own, which would otherwise print the traceback to the terminal too.
+        """
+        try:
+            for chunk in chunks:
+                if self._cancelled.is_set():
+                    break
+                for choice in getattr(chunk.raw, "choices", None) or ():
+                    if getattr(choice, "finish_reason", None):
+                        self.finish_reason = str(choice.finish_reason)
+                yield chunk
+        except Exception as error:  # noqa: BLE001 - handed to the turn, which raises it
+            self.error = error
+        finally:
+            self.http.close()
+
+
+def _watched(base: type[OpenAILike]) -> type[OpenAILike]:
+    """`base` whose streamed chats go through a StreamWatch (LlamaIndex hides the raw stream)."""
+    from pydantic import PrivateAttr
+
+    class Watched(base):  # type: ignore[valid-type, misc]
+        _watch: StreamWatch | None = PrivateAttr(default=None)
+
+        def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> Iterator[ChatResponse]:
+            chunks = super().stream_chat(messages, **kwargs)
+            return self._watch.wrap(chunks) if self._watch is not None else chunks
+
+    Watched.__name__ = f"Watched{base.__name__}"
+    return Watched
+
+
+_WATCHED: dict[str, type[OpenAILike]] = {}
+
+
+def _llm_class(name: str) -> type[OpenAILike]:
+    if name not in _WATCHED:
+        if name == "groq":
+            from llama_index.llms.groq import Groq
+
+            _WATCHED[name] = _watched(Groq)
+        else:
+            from llama_index.llms.openai_like import OpenAILike
+
+            _WATCHED[name] = _watched(OpenAILike)
+    return _WATCHED[name]
+
+
+def local_sampling(settings: Settings) -> dict[str, Any]:
+    """Sampling for the embedded model, measured to keep a 135M model from looping (README)."""
+    return {
+        "temperature": settings.local_temperature,
+        "max_tokens": settings.local_max_tokens,
+        "additional_kwargs": {
+            "top_p": settings.local_top_p,
+            # llama.cpp's own sampling fields, outside the OpenAI schema
+            "extra_body": {"min_p": settings.local_min_p, "repeat_penalty": settings.local_repeat_penalty},
+        },
+    }
+
+
+def build_llm(
+    settings: Settings, local: LocalModelServer | None = None, watch: StreamWatch | None = None
+) -> OpenAILike:
+    """The LLM for this configuration. For the embedded model, `local` must be started.
+    With a `watch`, streamed answers report how they ended and can be stopped."""
+    common: dict[str, Any] = dict(
         is_chat_model=True,
         is_function_calling_model=True,
         timeout=settings.request_timeout,
         max_retries=0,  # retries are decided by the controller, which knows the wait asked for
         max_tokens=settings.max_tokens,
     )
+    if watch is not None:
+        common["http_client"] = watch.http
+    llm = _build(settings, local, common)
+    llm._watch = watch
+    return llm
+
+
+def _build(settings: Settings, local: LocalModelServer | None, common: dict[str, Any]) -> OpenAILike:
     if settings.llm_provider == "groq":
         window = fetch_context_window(settings.groq_api_base, settings.groq_model, settings.groq_api_key)
-        return Groq(
+        return _llm_class("groq")(
             model=settings.groq_model,
             api_key=settings.groq_api_key,
             api_base=settings.groq_api_base,
@@ -117,7 +219,7 @@ def build_llm(settings: Settings, local: LocalModelServer | None = None) -> Open
     if settings.llm_provider == "openai":
         key = settings.openai_api_key or "not-needed"
         window = fetch_context_window(settings.openai_api_base, settings.openai_model, key)
-        return OpenAILike(
+        return _llm_class("openai")(
             model=settings.openai_model,
             api_base=settings.openai_api_base,
             api_key=key,
@@ -126,10 +228,10 @@ def build_llm(settings: Settings, local: LocalModelServer | None = None) -> Open
         )
     if local is None or local.state != "ready":
         raise RuntimeError("build_llm needs a started LocalModelServer for the embedded model")
-    return OpenAILike(
+    return _llm_class("openai")(
         model=local.model_name,
         api_base=local.base_url,
         api_key=local.api_key,
         context_window=local.context_window,
-        **common,
+        **{**common, **local_sampling(settings)},
     )

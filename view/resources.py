@@ -1,21 +1,11 @@
-"""What the pages share within one Streamlit process, built once: the embedded model server."""
+"""The settings and the runtime of this Streamlit process, for the views."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from controller.chat import ChatController
-from controller.conversations import ConversationController
-from model.store import ConversationStore
+from controller.runtime import Runtime
 from settings import Settings, SettingsError, get_settings
-from utils.local_server import LocalModelServer
-from utils.providers import ProviderInfo, build_llm, describe, served_models
-
-
-@st.cache_resource(show_spinner=False)
-def local_server(model_path: str, context_window: int, parallel: int, threads: int) -> LocalModelServer:
-    """One embedded model server per process and configuration; it starts lazily."""
-    return LocalModelServer(model_path, context_window, parallel, threads)
 
 
 def load_settings() -> Settings:
@@ -27,36 +17,6 @@ def load_settings() -> Settings:
         st.stop()
 
 
-def local_for(settings: Settings) -> LocalModelServer | None:
-    if settings.llm_provider != "local":
-        return None
-    return local_server(
-        settings.local_model_path, settings.local_context_window, settings.local_parallel, settings.local_threads
-    )
-
-
-def provider_info(settings: Settings) -> ProviderInfo:
-    return describe(settings, local_for(settings))
-
-
-def chat_controller(settings: Settings) -> ChatController:
-    """A controller for this run; cheap to build, so nothing mutable outlives a session."""
-    local = local_for(settings)
-    info = describe(settings, local)
-    return ChatController(
-        lambda: build_llm(settings, local),
-        provider=info.provider,
-        model=info.model,
-        system_prompt=settings.system_prompt,
-        served_models=lambda: served_models(settings),
-    )
-
-
-@st.cache_resource(show_spinner=False)
-def conversation_store(path: str) -> ConversationStore:
-    """One store per file and process, shared by sessions: its cache spares re-reading the file."""
-    return ConversationStore(path)
-
-
-def conversations(settings: Settings) -> ConversationController:
-    return ConversationController(conversation_store(str(settings.conversations_file)))
+def runtime() -> Runtime:
+    """The runtime for this process's settings (the settings stop the page if unusable)."""
+    return Runtime(load_settings())
