@@ -45,7 +45,10 @@ def _periodic_tail(text: str) -> int | None:
             start = n - needed * period
             while start > 0 and text[start - 1] == text[start - 1 + period]:
                 start -= 1  # walk back to where the repetition really began
-            return start + period
+            cut, limit = start + period, start + 2 * period
+            while cut < limit and not text[cut].isspace():
+                cut += 1  # end the kept copy at a space, not inside a word ("either|.")
+            return cut
     return None
 
 

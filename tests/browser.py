@@ -103,11 +103,11 @@ def send(page: Page, text: str) -> float:
     return sent
 
 
-def settle(page: Page) -> None:
-    """Wait until the script run is over: the input is enabled again and no run is shown."""
-    page.wait_for_timeout(300)  # let a rerun that a click asked for begin
-    expect(page.get_by_test_id("stChatInputTextArea")).to_be_enabled(timeout=60_000)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+def settle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until no script run is going on: Streamlit marks its root with the run's state."""
+    page.wait_for_timeout(150)  # let a rerun that a click or Enter asked for begin
+    idle = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    expect(idle).to_have_count(1, timeout=timeout)
 
 
 def click(page: Page, locator) -> None:  # type: ignore[no-untyped-def]

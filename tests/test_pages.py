@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.openai_server import FakeOpenAI
+from view.chat_view import GREETING, STARTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_PAGE = "pages/2_Chatbot_With_Memory.py"
@@ -19,7 +20,8 @@ def app() -> AppTest:
 
 
 def texts(at: AppTest) -> list[str]:
-    return [m.markdown[0].value for m in at.chat_message if len(m.markdown)]
+    """The chat's messages (an empty chat's greeting is not one)."""
+    return [m.markdown[0].value for m in at.chat_message if len(m.markdown) and m.markdown[0].value != GREETING]
 
 
 def send(at: AppTest, text: str) -> None:
@@ -55,6 +57,45 @@ def test_memory_page_streams_answers_that_see_earlier_turns(use_fake_openai: Fak
     assert [m["content"] for m in second[1:]] == texts(at)[:3]
     at.button(key="memory:new").click().run()
     assert texts(at) == []
+
+
+def test_an_empty_chat_greets_and_a_starter_asks_its_question(use_fake_openai: FakeOpenAI) -> None:
+    at = app()
+    at.switch_page(MEMORY_PAGE).run()
+    assert at.chat_message[0].markdown[0].value == GREETING
+    assert sorted(b.label for b in at.button if b.key and ":starter:" in b.key) == sorted(STARTERS)
+    at.button(key="memory:starter:0").click().run()
+    assert not at.exception
+    assert texts(at) == [STARTERS[0], f"Echo: {STARTERS[0]}"]
+    assert not [b for b in at.button if b.key and ":starter:" in b.key]
+
+
+def test_an_answer_cut_by_the_cap_offers_continue(monkeypatch: pytest.MonkeyPatch, use_fake_openai: FakeOpenAI) -> None:
+    import settings
+
+    monkeypatch.setenv("MAX_TOKENS", "3")
+    settings.get_settings.cache_clear()
+    use_fake_openai.script.reply = "one two three four five"
+    at = app()
+    at.switch_page(MEMORY_PAGE).run()
+    send(at, "count")
+    assert texts(at) == ["count", "one two three"]
+    assert any("length limit" in c.value for c in at.caption)
+    use_fake_openai.script.reply = "four five"
+    at.button(key="memory:continue").click().run()
+    assert not at.exception
+    assert texts(at) == ["count", "one two three four five"]
+    assert not any("length limit" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == "memory:continue"]
+
+
+def test_a_looping_answer_is_stopped_and_says_so(use_fake_openai: FakeOpenAI) -> None:
+    use_fake_openai.script.reply = "Hello. " + "I'm not sure of your name either. " * 30
+    at = app()
+    at.switch_page(MEMORY_PAGE).run()
+    send(at, "What is my name?")
+    assert texts(at) == ["What is my name?", "Hello. I'm not sure of your name either."]
+    assert any("stopped: the answer was repeating itself" in c.value for c in at.caption)
 
 
 def test_simple_page_has_no_memory(use_fake_openai: FakeOpenAI) -> None:

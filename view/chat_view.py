@@ -256,6 +256,7 @@ class ChatView:
             flight = InFlight(self.chat_id, list(self.messages), self.open_conversation)
         with st.chat_message("assistant"):
             if not self.ensure_model(runtime):
+                self.finish(flight, None)  # the question is kept (and saved) though nothing could answer
                 return
             controller = runtime.chat()
             turn = self.turn(controller, flight)
