@@ -6,10 +6,13 @@ imported here: LlamaIndex loads when the first answer is asked for, so Home star
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from dataclasses import replace
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from controller.conversations import ConversationController
+from controller.models import ModelOption, ModelsController
 from model.store import ConversationStore
 from settings import Settings
 from utils.local_server import LocalModelServer
@@ -19,10 +22,22 @@ if TYPE_CHECKING:
     from controller.chat import ChatController
 
 
-@lru_cache(maxsize=4)
+_servers: dict[tuple[str, int, int, int], LocalModelServer] = {}
+_servers_lock = threading.Lock()
+
+
 def shared_server(model_path: str, context_window: int, parallel: int, threads: int) -> LocalModelServer:
-    """One embedded model server per process and configuration; it starts lazily."""
-    return LocalModelServer(model_path, context_window, parallel, threads)
+    """The embedded model server of this process, for this model file; it starts lazily.
+
+    One model is kept loaded at a time: choosing another lets the previous one go (a turn
+    still streaming from it keeps it alive until it ends), so switching needs no restart.
+    """
+    key = (model_path, context_window, parallel, threads)
+    with _servers_lock:
+        if key not in _servers:
+            _servers.clear()
+            _servers[key] = LocalModelServer(model_path, context_window, parallel, threads)
+        return _servers[key]
 
 
 @lru_cache(maxsize=8)
@@ -35,7 +50,31 @@ class Runtime:
     """Everything a page needs for one configuration; cheap to make, safe to share."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self.configured = settings
+
+    def models(self) -> ModelsController:
+        return ModelsController(self.configured)
+
+    @cached_property
+    def active(self) -> ModelOption:
+        """The model that answers: chosen on the Models page, else what the settings say."""
+        return self.models().active()
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The settings with the active model in them, so every provider path reads one place."""
+        option, s = self.active, self.configured
+        if option.kind == "local":
+            bundled = option.path and option.path == str(_bundled())
+            return replace(s, llm_provider="local", local_model_path="" if bundled else option.path)
+        if option.kind == "groq":
+            return replace(s, llm_provider="groq", groq_model=option.model)
+        if option.kind == "ollama":
+            # never send the OpenAI-compatible server's key to Ollama
+            return replace(
+                s, llm_provider="openai", openai_api_base=option.api_base, openai_model=option.model, openai_api_key=""
+            )
+        return replace(s, llm_provider="openai", openai_model=option.model, openai_api_base=option.api_base)
 
     @property
     def local(self) -> LocalModelServer | None:
@@ -47,7 +86,10 @@ class Runtime:
 
     def provider(self) -> ProviderInfo:
         """Which provider and model answer; no network calls."""
-        return describe(self.settings, self.local)
+        info = describe(self.settings, self.local)
+        if self.active.kind == "ollama":
+            return replace(info, provider="ollama", label="Ollama", problem="")
+        return info
 
     def chat(self) -> ChatController:
         """A chat controller for the model that answers now."""
@@ -70,4 +112,11 @@ class Runtime:
         )
 
     def conversations(self) -> ConversationController:
-        return ConversationController(shared_store(str(self.settings.conversations_file)))
+        return ConversationController(shared_store(str(self.configured.conversations_file)))
+
+
+def _bundled():  # type: ignore[no-untyped-def]
+    from utils.local_server import find_bundled_model
+
+    found = find_bundled_model()
+    return found.resolve() if found else None

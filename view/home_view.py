@@ -36,6 +36,7 @@ class HomeView:
         st.subheader("Start chatting")
         st.page_link("pages/1_Simple_Chatbot.py", label="Simple Chatbot", icon="💬")
         st.page_link("pages/2_Chatbot_With_Memory.py", label="Chatbot With Memory", icon="🧠")
+        st.page_link("pages/3_Models.py", label="Models: choose or download a capable model", icon="🧩")
 
     def model_state(self, local: LocalModelServer) -> None:
         """The embedded model's state, redrawn alone every second until it is ready or failed."""
