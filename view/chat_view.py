@@ -58,9 +58,9 @@ SHOWN_MESSAGES = 60
 # While an answer streams the page is redrawn at most this often (the first words at once).
 REDRAW_EVERY = 0.05
 STATUS_TEXT = {
-    "stopped": "⏹️ Stopped: you ended this answer here.",
-    "repeating": "🔁 stopped: the answer was repeating itself.",
-    "length": "✂️ The answer reached its length limit.",
+    "stopped": ":material/stop_circle: Stopped: you ended this answer here.",
+    "repeating": ":material/repeat: stopped: the answer was repeating itself.",
+    "length": ":material/content_cut: The answer reached its length limit.",
 }
 GREETING = "Hi! I'm bnaGPT. Ask me anything, or start with one of these:"
 STARTERS = (
@@ -194,17 +194,19 @@ class ChatView:
                 self.draw_message(message, last=number == last and not hide_last)
 
     def draw_message(self, message: Message, last: bool = False) -> None:
-        st.markdown(inert_markdown(message.content) if message.content else "*(no text)*")
-        if message.status in STATUS_TEXT:
-            st.caption(STATUS_TEXT[message.status])
-        if last and message.status == "length":
-            st.button(
-                "Continue",
-                key=f"{self.key}:continue",
-                icon=":material/play_arrow:",
-                on_click=self.request,
-                args=(Action("continue"),),
-            )
+        """One message, in a single container (see `answer`), with how it ended and Continue."""
+        with st.container():
+            st.markdown(inert_markdown(message.content) if message.content else "*(no text)*")
+            if message.status in STATUS_TEXT:
+                st.caption(STATUS_TEXT[message.status])
+            if last and message.status == "length":
+                st.button(
+                    "Continue",
+                    key=f"{self.key}:continue",
+                    icon=":material/play_arrow:",
+                    on_click=self.request,
+                    args=(Action("continue"),),
+                )
 
     def draw_usage(self, runtime: Runtime) -> None:
         """Tokens of the last answer, how full the window is, and what has left the model's view."""
@@ -235,12 +237,14 @@ class ChatView:
                 self.draw_failure_body(self.failure)
 
     def draw_failure_body(self, failure: Failure) -> None:
-        if failure.partial:
-            st.markdown(inert_markdown(failure.partial))
-            st.caption("⚠️ Interrupted: this answer is incomplete and was not saved.")
-        st.error(failure.message)
-        if failure.retryable and self.messages and self.messages[-1].role == "user":
-            st.button("Retry", key=f"{self.key}:retry-button", on_click=self.request, args=(Action("retry"),))
+        """What arrived, the sentence and Retry, in one container like any message."""
+        with st.container():
+            if failure.partial:
+                st.markdown(inert_markdown(failure.partial))
+                st.caption(":material/warning: Interrupted: this answer is incomplete and was not saved.")
+            st.error(failure.message)
+            if failure.retryable and self.messages and self.messages[-1].role == "user":
+                st.button("Retry", key=f"{self.key}:retry-button", on_click=self.request, args=(Action("retry"),))
 
     # a turn -----------------------------------------------------------------
     def answer(self, runtime: Runtime, continuing: bool) -> None:
@@ -260,16 +264,18 @@ class ChatView:
                 return
             controller = runtime.chat()
             turn = self.turn(controller, flight)
+            # The body first and Stop after it: the same layout as a drawn message (one container
+            # at the top), so the next run redraws this answer in place instead of beside it.
+            body = st.empty()
             stop = st.empty()
             stop.button("Stop", key=f"{self.key}:stop", icon=":material/stop_circle:")
-            body = st.empty()
             try:
                 self._stream(turn, body)
             except ProviderError as error:
                 stop.empty()
                 self.failure = Failure(str(error), turn.text, error.retryable)
                 self.finish(flight, None)  # the question is kept; a broken answer is not saved
-                with body.container():
+                with body:
                     self.draw_failure_body(self.failure)
                 return
             except BaseException:
@@ -280,7 +286,7 @@ class ChatView:
                 raise
             stop.empty()
             answer = self.finish(flight, turn)
-            with body.container():
+            with body:
                 self.draw_message(answer, last=True)
 
     def turn(self, controller: ChatController, flight: InFlight) -> Turn:
