@@ -26,13 +26,24 @@ def valid_text(text: str) -> str:
     """`text` with lone surrogates (which UTF-8 cannot hold) replaced by U+FFFD, and a
     surrogate pair joined into the character it stands for.
 
-    The one cleaner for text from outside: files, imports and models' answers.
+    The one cleaner for text from outside: files, imports and models' answers. Message and
+    Conversation apply it to each text field they are built with, so no stored value holds one.
     """
+    if text.isascii():  # O(1), and most text: skip the trial encode below
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text
+
+
+def _make_valid(value: object, names: tuple[str, ...]) -> None:
+    """Apply valid_text to the text fields `names` of a frozen dataclass, in place (only from __post_init__)."""
+    for name in names:
+        text = getattr(value, name)
+        if isinstance(text, str) and (cleaned := valid_text(text)) is not text:
+            object.__setattr__(value, name, cleaned)
 
 
 def utc_now() -> str:
@@ -75,6 +86,7 @@ class Message:
             raise ValueError(f"message content must be text, not {type(self.content).__name__}")
         if self.status not in STATUSES:
             raise ValueError(f"unknown message status {self.status!r}: expected one of {', '.join(STATUSES)}")
+        _make_valid(self, ("content", "created_at"))
 
     def to_dict(self) -> MessageDict:
         data: MessageDict = {"role": self.role, "content": self.content, "created_at": self.created_at}
@@ -119,6 +131,9 @@ class Conversation:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        _make_valid(self, ("name", "model", "id", "created_at", "updated_at"))
 
     def to_dict(self) -> ConversationDict:
         return {

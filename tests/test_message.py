@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 from llama_index.core.llms import ChatMessage, MessageRole
 
-from model.message import Conversation, Message, suggest_name
+from model.message import Conversation, Message, suggest_name, valid_text
 
 
 def test_message_round_trips_through_dict_and_llamaindex() -> None:
@@ -49,3 +52,40 @@ def test_suggest_name_from_first_user_message() -> None:
     assert suggest_name([Message("system", "x"), Message("user", "  plan   a trip ")]) == "plan a trip"
     long = suggest_name([Message("user", "word " * 30)])
     assert len(long) <= 41 and long.endswith("…")
+
+
+# --- lone surrogates (issue 8) ---
+
+
+@pytest.mark.parametrize(
+    ("raw", "valid"),
+    [
+        ("bad\ud800name", "bad\ufffdname"),
+        ("\udc00", "\ufffd"),
+        ("\ud800\ud800x", "\ufffd\ufffdx"),  # one U+FFFD for each
+        ("\ud83d\ude00", "😀"),  # a pair is the character it stands for
+        ("plain ünïcødé 🙂", "plain ünïcødé 🙂"),
+    ],
+)
+def test_valid_text_replaces_lone_surrogates(raw: str, valid: str) -> None:
+    assert valid_text(raw) == valid
+    valid.encode("utf-8")
+
+
+def test_messages_and_conversations_hold_only_valid_text() -> None:
+    message = Message("assistant", "cut \ud83d off", created_at="2025\udfff")
+    assert message.content == "cut \ufffd off" and message.created_at == "2025\ufffd"
+    conversation = Conversation("bad\ud800name", (message,), model="m\udc00", id="i\ud800d")
+    assert (conversation.name, conversation.model, conversation.id) == ("bad\ufffdname", "m\ufffd", "i\ufffdd")
+    renamed = replace(conversation, name="again\ud800")  # replace() builds a new value: cleaned too
+    assert renamed.name == "again\ufffd"
+    loaded = Conversation.from_dict({"id": "x", "name": "n\ud800", "messages": [{"role": "user", "content": "\ud800"}]})
+    assert loaded.name == "n\ufffd" and loaded.messages[0].content == "\ufffd"
+    json.dumps(loaded.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_valid_text_is_not_copied() -> None:
+    big = "x" * 20_000_000  # a 20 MB answer: checking it must not cost a copy
+    assert Message("assistant", big).content is big
+    accented = "é" * 1000
+    assert Message("assistant", accented).content is accented
