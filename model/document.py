@@ -9,14 +9,20 @@ uploads with it too, so both are checked the same way.
 
 Names are unique ignoring surrounding blanks and case: "Work" and " work " clash, because
 the sidebar would show them as the same conversation.
+
+Both readers decode with `read_json`, which refuses what `json.loads` would silently get wrong
+or raise in a surprising way: a key twice in one object (JSON keeps the last, so a conversation
+or a message would vanish), nesting too deep for the parser, a number too long for Python's int.
+Text in a document can hold lone surrogates (the escape "\\ud800"); Message and Conversation
+replace them when they are built (model.message.valid_text).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Collection, Iterator
-from contextlib import suppress
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -24,6 +30,7 @@ from model.message import ROLES, Conversation, Message, utc_now
 
 MAX_NAME_LENGTH = 100
 _LEGACY_IDS = uuid.UUID("6f1d7a3e-2b4c-4f5e-9a8b-0ab5706e7401")  # ids of legacy conversations: uuid5(this, name)
+_TOO_DEEP = "it is nested too deeply to be a conversations file"
 _SHAPES = '{"version": 1, "conversations": {...}} or the tutorial\'s {"<name>": [messages]}'
 
 
@@ -42,6 +49,38 @@ def unique_name(name: str, taken: Collection[str]) -> str:
     return candidate
 
 
+def read_json(text: str) -> object:
+    """Decode JSON text; JSONDecodeError for bad syntax, ValueError in words for the traps below."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_int=_whole_number)
+    except RecursionError as exc:  # the C parser stops at Python's recursion limit (~1,000 levels)
+        raise ValueError(_TOO_DEEP) from exc
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        twice = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        raise ValueError(f"the key {_shown(twice)} appears twice in the same object (JSON keeps only the last one)")
+    return obj
+
+
+def _whole_number(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError as exc:  # over Python's limit of 4,300 digits
+        raise ValueError(f"it holds a number {len(digits):,} digits long, which no conversations file has") from exc
+
+
+def check_version(version: object) -> None:
+    """ValueError unless `version` is the whole number 1; 1.0, true and "1" are named as near misses."""
+    if type(version) is int and version == 1:
+        return
+    if version == 1 or version == "1":
+        raise ValueError(f"version must be the whole number 1, not {_shown(version)}")
+    raise ValueError(f"version {_shown(version)} is not supported (only version 1 is)")
+
+
 def document_kind(obj: object) -> Literal["v1", "legacy"] | None:
     """Which file format a decoded JSON value is in, or None for neither."""
     if not isinstance(obj, dict):
@@ -54,11 +93,17 @@ def document_kind(obj: object) -> Literal["v1", "legacy"] | None:
 
 def parse_document(obj: object, *, stamp: str | None = None) -> dict[str, Conversation]:
     """Conversations by id from a decoded v1 or legacy file; ValueError says what is wrong."""
+    try:
+        return _parse(obj, stamp)
+    except RecursionError as exc:  # e.g. str() of an "id" nested almost as deep as json.loads allows
+        raise ValueError(_TOO_DEEP) from exc
+
+
+def _parse(obj: object, stamp: str | None) -> dict[str, Conversation]:
     kind = document_kind(obj)
     if kind is None or not isinstance(obj, dict):
         if isinstance(obj, dict) and "version" in obj and not isinstance(obj["version"], list):
-            if obj["version"] != 1:
-                raise ValueError(f"version {obj['version']!r} is not supported (only version 1 is)")
+            check_version(obj["version"])
             raise ValueError("a version 1 file needs a 'conversations' object")
         found = "an object of another shape" if isinstance(obj, dict) else _kind(obj)
         raise ValueError(f"it holds {found}, but a conversations file is {_SHAPES}")
@@ -76,13 +121,13 @@ def parse_document(obj: object, *, stamp: str | None = None) -> dict[str, Conver
 
 def _parse_v1(items: dict[str, object]) -> Iterator[Conversation]:
     for key, data in items.items():
-        label = f"conversation {key!r}"
+        label = f"conversation {_shown(key)}"
         if not isinstance(data, dict):
             raise ValueError(f"{label} must be an object, not {_kind(data)}")
         _require(data, ("name", "messages"), label)
         if not isinstance(data["name"], str):
             raise ValueError(f"{label}: 'name' must be text, not {_kind(data['name'])}")
-        label = f"conversation {data['name']!r}"
+        label = f"conversation {_shown(data['name'])}"
         _check_messages(data["messages"], label)
         try:
             yield Conversation.from_dict({**data, "id": data.get("id", key)})
@@ -92,7 +137,7 @@ def _parse_v1(items: dict[str, object]) -> Iterator[Conversation]:
 
 def _parse_legacy(items: dict[str, list[dict[str, Any]]], stamp: str) -> Iterator[Conversation]:
     for name, messages in items.items():
-        _check_messages(messages, f"conversation {name!r}")
+        _check_messages(messages, f"conversation {_shown(name)}")
         yield Conversation(
             id=uuid.uuid5(_LEGACY_IDS, name).hex,
             name=name,
@@ -114,7 +159,7 @@ def _check_messages(messages: object, label: str) -> None:
             raise ValueError(f"{where} must be an object, not {_kind(message)}")
         _require(message, ("role", "content"), where)
         if message["role"] not in ROLES:
-            raise ValueError(f"{where} has the unknown role {message['role']!r} (expected {', '.join(ROLES)})")
+            raise ValueError(f"{where} has the unknown role {_shown(message['role'])} (expected {', '.join(ROLES)})")
         if not isinstance(message["content"], str):
             raise ValueError(f"{where}: 'content' must be text, not {_kind(message['content'])}")
 
@@ -125,6 +170,18 @@ def _require(data: dict[str, object], fields: tuple[str, ...], label: str) -> No
         raise ValueError(f"{label} is missing {' and '.join(missing)}")
 
 
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as an error message shows it: text quoted and cut, true/false/null, containers by kind."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict | list):
+        return _kind(value)
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _kind(value: object) -> str:
     names = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
     return names.get(type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
@@ -132,12 +189,5 @@ def _kind(value: object) -> str:
 
 def _fragment(conv: Conversation) -> bytes:
     """One conversation's `"<id>": {...}` line of the file, encoded once and cached."""
-    for ascii_only in (False, True):  # True only for lone surrogates, which UTF-8 cannot hold
-        with suppress(UnicodeEncodeError):
-            text = (
-                json.dumps(conv.id, ensure_ascii=ascii_only)
-                + ": "
-                + json.dumps(conv.to_dict(), ensure_ascii=ascii_only)
-            )
-            return text.encode("utf-8")
-    raise AssertionError("unreachable: ASCII JSON always encodes")
+    # No lone surrogates can reach here (Conversation and Message replace them), so UTF-8 always encodes.
+    return (json.dumps(conv.id, ensure_ascii=False) + ": " + json.dumps(conv.to_dict(), ensure_ascii=False)).encode()

@@ -7,8 +7,9 @@ or the tutorial's legacy file; it is checked completely before anything is retur
 from __future__ import annotations
 
 import json
+from typing import TypeGuard
 
-from model.document import document_kind, parse_document
+from model.document import check_version, document_kind, parse_document, read_json
 from model.message import Conversation
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # Streamlit's own upload limit; a 5,000-conversation file is ~56 MB
@@ -45,9 +46,11 @@ def parse_import(data: bytes | str) -> list[Conversation]:
             f"The file is not UTF-8 text (byte {exc.start} cannot be read), so it is not a bnaGPT export."
         ) from exc
     try:
-        obj = json.loads(text)
+        obj = read_json(text)
     except json.JSONDecodeError as exc:
         raise ImportFailed(f"The file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from exc
+    except ValueError as exc:
+        raise ImportFailed(f"The file cannot be imported: {exc}.") from exc
     if not _is_single(obj) and document_kind(obj) is None and not _has_version(obj):
         raise ImportFailed(
             "The file is not a bnaGPT export: expected a conversation exported as JSON, "
@@ -66,16 +69,15 @@ def _has_version(obj: object) -> bool:
     return isinstance(obj, dict) and "version" in obj and not isinstance(obj["version"], list)
 
 
-def _is_single(obj: object) -> bool:
+def _is_single(obj: object) -> TypeGuard[dict[str, object]]:
     return _has_version(obj) and isinstance(obj, dict) and "conversation" in obj and "conversations" not in obj
 
 
 def _read_single(obj: dict[str, object]) -> list[Conversation]:
-    if obj["version"] != 1:
-        raise ValueError(f"version {obj['version']!r} is not supported (only version 1 is)")
+    check_version(obj["version"])
     conv = obj["conversation"]
     if not isinstance(conv, dict):
         raise ValueError("'conversation' must be an object")
-    key = str(conv.get("id") or "1")
+    key = conv["id"] if isinstance(conv.get("id"), str) and conv["id"] else "1"
     # The same parser as a whole file, so both are checked the same way.
     return list(parse_document({"version": 1, "conversations": {key: conv}}).values())

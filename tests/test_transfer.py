@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from controller.conversations import ConversationController
 from model.message import Conversation, Message
 from model.store import ConversationStore
 from model.transfer import MAX_IMPORT_BYTES, ImportFailed, parse_import, to_json, to_markdown
@@ -133,3 +135,79 @@ def test_an_unknown_role_is_named_with_its_conversation_and_nothing_is_returned(
 def test_files_over_the_import_limit_are_refused_before_parsing() -> None:
     with pytest.raises(ImportFailed, match="up to 200 MB"):
         parse_import(b" " * (MAX_IMPORT_BYTES + 1))
+
+
+# --- hardening, round two (issue 8) ---
+
+DEEP_LIST = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a":' * 100_000 + "1" + "}" * 100_000
+HUGE_NUMBER = '{"version": 1, "conversations": {}, "n": ' + "9" * 5000 + "}"
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (DEEP_LIST, "nested too deeply"),
+        (DEEP_OBJECT, "nested too deeply"),
+        ('{"version": 1, "conversations": {"a": {"name": "n", "messages": ' + DEEP_LIST + "}}}", "nested too deeply"),
+        (HUGE_NUMBER, "a number 5,000 digits long"),
+        ('{"version": 1.0, "conversations": {}}', "version must be the whole number 1, not 1.0"),
+        ('{"version": true, "conversations": {}}', "version must be the whole number 1, not true"),
+        ('{"version": "1", "conversations": {}}', "version must be the whole number 1, not '1'"),
+        ('{"version": 1.0, "conversation": {"name": "n", "messages": []}}', "whole number 1, not 1.0"),
+        ('{"version": {"a": 1}, "conversations": {}}', "version an object is not supported"),
+        (
+            '{"version": 1, "conversations": {"a": {"name": "n", "messages": []}, "a": {"name": "m", "messages": []}}}',
+            "the key 'a' appears twice",
+        ),
+        ('{"Chat": [], "Chat": []}', "the key 'Chat' appears twice"),
+        (
+            '{"version": 1, "conversations": {"a": {"name": "n", "messages": [{"role": "user", "content": "a", '
+            '"content": "b"}]}}}',
+            "the key 'content' appears twice",
+        ),
+        (_v1({"name": "n", "messages": [{"role": "x" * 10_000, "content": ""}]}), "unknown role 'xxx"),
+    ],
+)
+def test_hostile_files_fail_with_a_sentence_not_a_traceback(data: str, says: str) -> None:
+    with pytest.raises(ImportFailed, match=re.escape(says)) as caught:
+        parse_import(data)
+    assert str(caught.value).endswith(".") and len(str(caught.value)) < 400
+
+
+def test_lone_surrogates_in_an_import_become_valid_text(tmp_path: Path) -> None:
+    raw = (
+        r'{"version":1,"conversations":{"a":{"name":"bad\ud800name","messages":[{"role":"user","content":"x\udc00"}]}}}'
+    )
+    controller = ConversationController(ConversationStore(tmp_path / "conversations.json"))
+    [imported] = controller.import_data(raw.encode("utf-8"))
+    assert imported.name == "bad\ufffdname" and imported.messages[0].content == "x\ufffd"
+    imported.name.encode("utf-8")
+    again = ConversationStore(tmp_path / "conversations.json")  # what the next page load reads
+    assert again.list()[0].name == "bad\ufffdname" and again.load(imported.id) == imported
+    for kind in ("markdown", "json"):
+        exported = controller.export(imported.id, kind)
+        assert exported is not None and "\ufffd" in exported[2]
+        exported[2].encode("utf-8")
+    assert parse_import(to_json(imported))[0].name == "bad\ufffdname"
+
+
+def test_system_messages_are_imported_as_they_are_and_kept(tmp_path: Path) -> None:
+    """Decided: a system message in an imported file is kept (the tutorial's files have them)."""
+    data = _v1(
+        {
+            "name": "With a system prompt",
+            "messages": [
+                {"role": "system", "content": "You are a pirate."},
+                {"role": "user", "content": "hi"},
+            ],
+        }
+    )
+    store = ConversationStore(tmp_path / "conversations.json")
+    [stored] = store.import_conversations(parse_import(data))
+    loaded = ConversationStore(tmp_path / "conversations.json").load(stored.id)
+    assert loaded is not None and [(m.role, m.content) for m in loaded.messages] == [
+        ("system", "You are a pirate."),
+        ("user", "hi"),
+    ]
+    assert "**System**:\n\nYou are a pirate." in to_markdown(loaded)
