@@ -45,7 +45,7 @@ def test_hostile_output_is_inert_and_the_key_never_shows(page: Page, tmp_path: P
             assert answer.locator("script").count() == 0
             assert page.locator("a[href^='javascript:']").count() == 0
             answer.get_by_text("click me").click()  # clicking a neutered link runs nothing
-            page.wait_for_timeout(500)
+            page.wait_for_timeout(500)  # a dialog, if any, would open within this (nothing to wait *for*)
             assert not page.dialogs  # type: ignore[attr-defined]
             assert not [r for r in api.requests if r.path.endswith("pixel.png")]  # nothing fetched
             assert KEY not in page.content()
@@ -120,8 +120,9 @@ def test_ten_sessions_chat_with_the_embedded_model_at_once(browser: Browser, tmp
             sidebar(page).get_by_label("Conversation name").fill(f"Visitor {i}")
             sidebar(page).get_by_label("Conversation name").press("Enter")
         for page in pages:
-            page.wait_for_timeout(200)
-            sidebar(page).get_by_role("button", name="Confirm Save", exact=True).click()
+            confirm = sidebar(page).get_by_role("button", name="Confirm Save", exact=True)
+            expect(confirm).to_be_enabled()
+            confirm.click()
         for page in pages:
             settle(page)
         names = {c.name for c in ConversationStore(store_file).list()}

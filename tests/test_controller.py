@@ -122,3 +122,31 @@ def test_bad_model_path_fails_with_a_sentence(tmp_path) -> None:  # type: ignore
     server = LocalModelServer(model_path=str(junk))
     with pytest.raises(LocalModelFailed, match="could not be loaded"):
         server.start()
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_newest_that_fit_keeps_the_newest_within_the_limit_and_never_starts_with_an_answer() -> None:
+    from controller.agent import newest_that_fit
+
+    history = [Message("user" if i % 2 == 0 else "assistant", "w " * 10) for i in range(10)]
+    kept = newest_that_fit(history, limit=35, count=words)  # 11 "tokens" a message (10 words + 1)
+    assert kept == history[-3:][1:]  # three fit, but the oldest of them is an answer: dropped
+    assert newest_that_fit(history, limit=10_000, count=words) == history
+    assert newest_that_fit(history, limit=5, count=words) == []
+
+
+def test_newest_that_fit_counts_each_message_once() -> None:
+    from controller.agent import newest_that_fit
+
+    counted: list[str] = []
+
+    def count(text: str) -> int:
+        counted.append(text)
+        return 1
+
+    history = [Message("user", f"m{i}") for i in range(500)]
+    newest_that_fit(history, limit=100, count=count)
+    assert len(counted) == 51  # 2 tokens a message: 50 fit, and it stops at the first that does not

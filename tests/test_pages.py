@@ -38,11 +38,20 @@ def test_home_names_the_provider_and_links_both_chat_pages(use_fake_openai: Fake
     assert not use_fake_openai.chat_requests  # Home never calls the model
 
 
-def test_home_on_the_embedded_model_does_not_wait_for_it() -> None:
+def test_home_on_the_embedded_model_does_not_wait_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import settings
+    from controller.runtime import Runtime
+
+    monkeypatch.setenv("LOCAL_CONTEXT_WINDOW", "2048")  # a server of its own, not yet loaded by another test
+    settings.get_settings.cache_clear()
+    server = Runtime(settings.get_settings()).local
+    assert server is not None and server.state == "idle"
     at = app().run()
     assert not at.exception
-    assert "Embedded model" in " ".join(m.value for m in at.markdown)
-    assert any("Embedded model:" in s.value for s in at.success)
+    assert server.state == "loading"  # Home started it and returned without waiting
+    assert any("Embedded model: loading" in s.value for s in at.success)
+    server.start()  # waits for the loading to end
+    assert server.state == "ready"
 
 
 def test_memory_page_streams_answers_that_see_earlier_turns(use_fake_openai: FakeOpenAI) -> None:

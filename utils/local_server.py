@@ -108,6 +108,7 @@ class LocalModelServer:
         """Begin loading without waiting (Home never waits for the model)."""
         if self.state != "idle":
             return
+        self.state = "loading"  # at once, so the page that asked says so
         threading.Thread(target=self._start_quietly, name="bnagpt-local-model", daemon=True).start()
 
     def _start_quietly(self) -> None:
