@@ -3,13 +3,19 @@
 The file is a v1 document (see model.document). A file still in the tutorial's legacy format
 is read as is and upgraded to v1 on the first write, after a byte-identical copy of it is
 kept beside it as `<file>.legacy-<UTC time>.bak`.
+
+A symlinked file stays a symlink: saves replace its target, keeping the target's mode (a new
+file is 0600). Every OSError becomes a StoreError whose message says what to do; a file that
+cannot even be opened (a folder in its place, no permission) is reported through `problem`,
+left alone and retried on the next call, so a page still loads.
 """
 
 from __future__ import annotations
 
 import builtins  # `list` is also a method name of ConversationStore
-import json
+import errno
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -25,12 +31,12 @@ from filelock import FileLock, Timeout
 
 # `x as x` marks a re-export: callers may keep importing the parsing names from model.store.
 from model.document import MAX_NAME_LENGTH as MAX_NAME_LENGTH
-from model.document import _fragment
+from model.document import _fragment, read_json
 from model.document import document_kind as document_kind
 from model.document import name_key as name_key
 from model.document import parse_document as parse_document
 from model.document import unique_name as unique_name
-from model.message import Conversation, Message, utc_now
+from model.message import Conversation, Message, utc_now, valid_text
 
 LOCK_TIMEOUT = 30.0
 STALE_TEMP_SECONDS = 60.0
@@ -44,12 +50,20 @@ class StoreError(Exception):
 
 
 class StoreCorrupted(StoreError):
-    """The file could not be read; it was moved to `moved_to` (None: it could not be moved)."""
+    """The file could not be read; it was moved to `moved_to` (None: it was left in place and saving is off)."""
 
-    def __init__(self, path: Path, moved_to: Path | None, reason: str) -> None:
+    def __init__(self, path: Path, moved_to: Path | None, reason: str, fix: str = "") -> None:
         self.path, self.moved_to, self.reason = path, moved_to, reason
-        where = f"it was moved to {moved_to}" if moved_to else "it could not be moved aside, so saving is off"
-        super().__init__(f"{path} could not be read ({reason}); {where}")
+        where = f"it was moved to {moved_to}" if moved_to else "it was left where it is, so saving is off"
+        super().__init__(f"{path} could not be read ({reason}); {where}" + (f". {fix}." if fix else ""))
+
+
+class StoreUnavailable(StoreError):
+    """The file or its folder cannot be used: no permission, read-only, a folder or file in the way, a full disk."""
+
+    def __init__(self, doing: str, path: Path, reason: str, fix: str) -> None:
+        self.path, self.reason, self.fix = path, reason, fix
+        super().__init__(f"bnaGPT cannot {doing} {path}: {reason}. {fix}.")
 
 
 class NameTaken(StoreError):
@@ -72,7 +86,7 @@ class ConversationNotFound(StoreError, KeyError):
         super().__init__(conversation_id)
 
     def __str__(self) -> str:
-        return f"no conversation has the id {self.conversation_id!r}"
+        return f"the conversation {self.conversation_id!r} no longer exists (another tab may have deleted it)"
 
 
 class StoreBusy(StoreError):
@@ -93,7 +107,7 @@ def clean_name(name: str) -> str:
     """The name as stored: trimmed. Any characters are allowed; blank or too long is InvalidName."""
     if not isinstance(name, str):
         raise InvalidName(f"A conversation name must be text, not {type(name).__name__}.")
-    cleaned = name.strip()
+    cleaned = valid_text(name).strip()  # as Conversation would store it, so clashes compare like with like
     if not cleaned:
         raise InvalidName("A conversation name cannot be empty or blank.")
     if len(cleaned) > MAX_NAME_LENGTH:
@@ -103,6 +117,30 @@ def clean_name(name: str) -> str:
 
 def _summary(conv: Conversation) -> ConversationSummary:
     return ConversationSummary(conv.id, conv.name, conv.created_at, conv.updated_at, len(conv.messages), conv.model)
+
+
+_ELSEWHERE = "or set CONVERSATIONS_FILE to another place"
+
+
+def _explain(exc: OSError) -> tuple[str, str]:
+    """What an OSError means for the conversations file, and what the user can do about it."""
+    code = exc.errno
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied", f"Let the user running bnaGPT read and write there, {_ELSEWHERE}"
+    if code == errno.EROFS:
+        return "the folder is read-only", f"Make it writable, {_ELSEWHERE}"
+    if code == errno.EISDIR:
+        return "it is a folder, not a file", f"Move that folder away, {_ELSEWHERE}"
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        return "part of the path is a file, not a folder", f"Fix the path, {_ELSEWHERE}"
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "the disk is full (or a file size limit was reached)", "Free some space and try again"
+    return (exc.strerror or str(exc)).lower(), f"Check the file and its folder, {_ELSEWHERE}"
+
+
+def _unavailable(exc: OSError, doing: str, path: Path) -> StoreUnavailable:
+    """An OSError as a StoreUnavailable sentence: what bnaGPT could not do, why, and the fix."""
+    return StoreUnavailable(doing, path, *_explain(exc))
 
 
 def _stamp(moment: datetime, *, for_filename: bool = False) -> str:
@@ -162,7 +200,8 @@ class ConversationStore:
 
     @property
     def problem(self) -> StoreCorrupted | None:
-        """Why the file could not be read (it was moved aside and the store works as empty), if so."""
+        """Why the file could not be read, if so: moved aside (the store works as empty) or left in place
+        (a folder in its way, no permission: saving is off until it is fixed; retried on every call)."""
         with self._mutex:
             self._current()
             return self._problem
@@ -256,8 +295,11 @@ class ConversationStore:
 
     def _current(self) -> _Snapshot:
         """The file's content, decoded again only when its (mtime, size, inode) changed."""
-        if self._stat() != self._snapshot.key:
-            self._reload()
+        try:
+            if self._stat() != self._snapshot.key:
+                self._reload()
+        except OSError as exc:
+            self._cannot_read(exc)
         return self._snapshot
 
     def _stat(self) -> Key | None:
@@ -268,19 +310,20 @@ class ConversationStore:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def _reload(self) -> None:
+        """Read and decode the file; OSError if it cannot be opened or read (see _cannot_read)."""
+        if self._problem is not None and self._problem.moved_to is None:
+            self._problem = None  # a file left in place is looked at afresh: it may have been fixed
         try:
             file = open(self.path, "rb")  # noqa: SIM115 - kept open as the pin, see _hold
         except FileNotFoundError:
             self._hold(None, _Snapshot(key=None))
             return
-        except OSError as exc:
-            raise StoreError(f"could not read {self.path}: {exc.strerror or exc}") from exc
         try:
             st = os.fstat(file.fileno())  # the key of exactly the bytes we read, even if the file is replaced now
             data = file.read()
-        except OSError as exc:
+        except OSError:
             file.close()
-            raise StoreError(f"could not read {self.path}: {exc.strerror or exc}") from exc
+            raise
         key = (st.st_mtime_ns, st.st_size, st.st_ino)
         try:
             snapshot = self._decode(data, key, datetime.fromtimestamp(st.st_mtime, UTC))
@@ -288,8 +331,6 @@ class ConversationStore:
             file.close()
             self._set_aside(key, str(exc))
             return
-        if self._problem is not None and self._problem.moved_to is None:
-            self._problem = None  # the unreadable file was fixed in place
         self._hold(file, snapshot)
 
     def _decode(self, data: bytes, key: Key, mtime: datetime) -> _Snapshot:
@@ -297,24 +338,35 @@ class ConversationStore:
         if not text.strip():
             return _Snapshot(key=key)
         self.parse_count += 1
-        obj = json.loads(text)
+        obj = read_json(text)
         conversations = parse_document(obj, stamp=_stamp(mtime))
         return _Snapshot.of(key, conversations, legacy=data if document_kind(obj) == "legacy" else None)
 
+    def _cannot_read(self, exc: OSError) -> None:
+        """Report a file that cannot be opened or read (a folder in its place, no permission) and save
+        nothing; the key matches no file, so the next call tries again and sees a fix at once."""
+        what, fix = _explain(exc)
+        self._problem = StoreCorrupted(self.path, None, what, fix)
+        self._hold(None, _Snapshot(key=_NOT_READ, unreadable=True))
+
     def _set_aside(self, key: Key, reason: str) -> None:
         """Move an unreadable file out of the way, never overwriting it, and work as empty."""
-        with self._locked():
-            if self._stat() != key:  # replaced while we were reading: read the new one instead
-                self._reload()
-                return
-            target = self._beside("corrupt")
-            try:
-                os.replace(self.path, target)
-            except OSError as exc:
-                self._problem = StoreCorrupted(self.path, None, f"{reason}; moving it failed: {exc.strerror}")
-                self._hold(None, _Snapshot(key=key, unreadable=True))
-                return
-            _fsync_dir(self.path.parent)
+        real = self._real()  # move the file a symlink points to; the link then points at nothing
+        target: Path | None = None
+        try:
+            with self._locked():
+                if self._stat() == key:  # else it was replaced while we were reading: read the new one
+                    target = self._beside(real, "corrupt")
+                    os.replace(real, target)
+                    _fsync_dir(real.parent)
+        except (OSError, StoreUnavailable) as exc:  # e.g. a read-only folder: keep the file, save nothing
+            why, fix = (exc.reason, exc.fix) if isinstance(exc, StoreUnavailable) else _explain(exc)
+            self._problem = StoreCorrupted(self.path, None, f"{reason}; moving it aside failed: {why}", fix)
+            self._hold(None, _Snapshot(key=key, unreadable=True))
+            return
+        if target is None:
+            self._reload()
+            return
         self._problem = StoreCorrupted(self.path, target, reason)
         self._hold(None, _Snapshot(key=None))
 
@@ -357,67 +409,94 @@ class ConversationStore:
                 new.fragments[conv.id] = _fragment(conv)
         data = b'{"version": 1, "conversations": {\n' + b",\n".join(new.fragments.values()) + b"\n}}\n"
         if old.legacy is not None:
-            self._write_new(self._beside("legacy", ".bak"), old.legacy)
+            self._write_new(self._beside(self._real(), "legacy", ".bak"), old.legacy)
         file = self._replace_file(data)
         st = os.fstat(file.fileno())
         new.key = (st.st_mtime_ns, st.st_size, st.st_ino)  # our own write needs no re-read
         self._hold(file, new)
 
+    def _real(self) -> Path:
+        """The file saves replace: the target of a symlinked conversations file, so the link stays."""
+        return Path(os.path.realpath(self.path))
+
     def _replace_file(self, data: bytes) -> IO[bytes]:
         """Write a temp file beside the store, fsync it and swap it in: readers see old or new, never half."""
-        self._remove_stale_temps()
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        real = self._real()
+        self._remove_stale_temps(real)
+        try:
+            mode = stat.S_IMODE(os.stat(real).st_mode)  # keep a mode the user chose (0644, 0400…)
+        except FileNotFoundError:
+            mode = 0o600  # a new file is private
+        except OSError as exc:
+            raise _unavailable(exc, "save to", real) from exc
+        try:
+            fd, temp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise _unavailable(exc, "write to the folder", real.parent) from exc
         file = os.fdopen(fd, "wb")
         try:
             if os.name == "posix":
-                os.fchmod(fd, 0o600)
+                os.fchmod(fd, mode)
             file.write(data)
             file.flush()
             os.fsync(fd)
-            os.replace(temp, self.path)
+            os.replace(temp, real)
         except OSError as exc:
-            file.close()
-            with suppress(FileNotFoundError):
+            with suppress(OSError):  # closing flushes what is left, which fails again on a full disk
+                file.close()
+            with suppress(OSError):
                 os.unlink(temp)
-            raise StoreError(f"could not save {self.path}: {exc.strerror or exc}") from exc
-        _fsync_dir(self.path.parent)
+            raise _unavailable(exc, "save to", real) from exc
+        _fsync_dir(real.parent)
         return file
 
     def _write_new(self, path: Path, data: bytes) -> None:
+        """Write a file that must not exist yet, whole or not at all."""
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _unavailable(exc, "back up the old file to", path) from exc
+        try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
                 os.fsync(fd)
         except OSError as exc:
-            raise StoreError(f"could not back up {self.path} to {path}: {exc.strerror or exc}") from exc
+            with suppress(OSError):  # a cut backup would look like a whole one beside the file it copies
+                os.unlink(path)
+            raise _unavailable(exc, "back up the old file to", path) from exc
 
-    def _remove_stale_temps(self) -> None:
+    def _remove_stale_temps(self, real: Path) -> None:
         # Temp files of writers killed mid-save; a live writer's temp is younger (and we hold the lock).
-        prefix, cutoff = f".{self.path.name}.", time.time() - STALE_TEMP_SECONDS
-        with suppress(OSError), os.scandir(self.path.parent) as entries:
+        prefix, cutoff = f".{real.name}.", time.time() - STALE_TEMP_SECONDS
+        with suppress(OSError), os.scandir(real.parent) as entries:
             for entry in entries:
                 if entry.name.startswith(prefix) and entry.name.endswith(".tmp"):
                     with suppress(OSError):
                         if entry.stat().st_mtime < cutoff:
                             os.unlink(entry.path)
 
-    def _beside(self, label: str, suffix: str = "") -> Path:
-        """A free name next to the file, like `conversations.json.corrupt-20250101T120000.000000Z`."""
-        base = f"{self.path.name}.{label}-{_stamp(datetime.now(UTC), for_filename=True)}"
-        candidate, number = self.path.with_name(base + suffix), 2
+    @staticmethod
+    def _beside(path: Path, label: str, suffix: str = "") -> Path:
+        """A free name next to `path`, like `conversations.json.corrupt-20250101T120000.000000Z`."""
+        base = f"{path.name}.{label}-{_stamp(datetime.now(UTC), for_filename=True)}"
+        candidate, number = path.with_name(base + suffix), 2
         while candidate.exists():
-            candidate, number = self.path.with_name(f"{base}-{number}{suffix}"), number + 1
+            candidate, number = path.with_name(f"{base}-{number}{suffix}"), number + 1
         return candidate
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unavailable(exc, "create the folder", self.path.parent) from exc
         try:
             self._lock.acquire()
         except Timeout as exc:
             raise StoreBusy(f"{self.path} is locked by another process; try again in a moment") from exc
+        except OSError as exc:  # the lock file cannot be created or opened for writing
+            raise _unavailable(exc, "lock", Path(self._lock.lock_file)) from exc
         try:
             yield
         finally:
