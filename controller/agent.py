@@ -21,10 +21,17 @@ from model.message import Message
 SYSTEM_PROMPT_ALLOWANCE = 256
 
 
+# Past this many characters a text is far beyond any model's window (~250k tokens): it is not
+# tokenized (seconds for a pasted book), only estimated, generously, at a token per 3 characters.
+COUNT_EXACTLY_UP_TO = 1_000_000
+
+
 @lru_cache(maxsize=20_000)
 def count_tokens(text: str) -> int:
     """Tokens as the memory counts them (tiktoken's cl100k: close enough for every model here).
     Cached: a long conversation's messages are counted once, not on every turn."""
+    if len(text) > COUNT_EXACTLY_UP_TO:
+        return len(text) // 3
     return len(get_tokenizer()(text))
 
 

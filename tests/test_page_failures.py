@@ -109,3 +109,23 @@ def test_broken_embedded_model_leaves_saved_conversations_usable(monkeypatch: py
     assert any("LOCAL_MODEL_PATH" in e.value for e in at.error)
     stored = ConversationStore(os.environ["CONVERSATIONS_FILE"]).load(kept.id)
     assert stored is not None and [m.content for m in stored.messages] == ["hi", "hello", "are you there?"]
+
+
+def test_a_huge_message_costs_the_page_little_and_stays_whole(groq: FakeOpenAI) -> None:
+    import time
+
+    from view.chat_view import SHOWN_CHARS
+
+    huge = "word " * 4_000_000  # 20 MB
+    kept = ConversationStore(os.environ["CONVERSATIONS_FILE"]).save(
+        Conversation("Huge", (Message("user", huge), Message("assistant", "ok")))
+    )
+    at = memory_page()
+    began = time.monotonic()
+    click(at, f"conv:{kept.id}:load")
+    print(f"loading a 20 MB message: {time.monotonic() - began:.2f} s")
+    shown = at.chat_message[0].markdown[0].value
+    assert len(shown) <= SHOWN_CHARS + 100
+    assert any("Showing the first 20,000 of 20,000,000 characters" in c.value for c in at.caption)
+    stored = ConversationStore(os.environ["CONVERSATIONS_FILE"]).load(kept.id)
+    assert stored is not None and stored.messages[0].content == huge

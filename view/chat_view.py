@@ -55,6 +55,8 @@ class InFlight:
 
 # Messages drawn at first; "Show earlier messages" adds as many again.
 SHOWN_MESSAGES = 60
+# What one message may cost the page: longer ones (a pasted or imported book) show their start.
+SHOWN_CHARS = 20_000
 # While an answer streams the page is redrawn at most this often (the first words at once).
 REDRAW_EVERY = 0.05
 STATUS_TEXT = {
@@ -196,7 +198,13 @@ class ChatView:
     def draw_message(self, message: Message, last: bool = False) -> None:
         """One message, in a single container (see `answer`), with how it ended and Continue."""
         with st.container():
-            st.markdown(inert_markdown(message.content) if message.content else "*(no text)*")
+            content = message.content
+            st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
+            if len(content) > SHOWN_CHARS:
+                st.caption(
+                    f"Showing the first {SHOWN_CHARS:,} of {len(content):,} characters. The whole message is "
+                    "kept: export the conversation to read all of it."
+                )
             if message.status in STATUS_TEXT:
                 st.caption(STATUS_TEXT[message.status])
             if last and message.status == "length":
