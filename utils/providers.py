@@ -101,16 +101,36 @@ def served_models(settings: Settings) -> list[str]:
     return []
 
 
+class _KeptOpen(httpx.BaseTransport):
+    """The process's connection pool, lent to each answer's client: closing the client leaves
+    the pool open, so turns reuse connections (no new TLS handshake with Groq each turn)."""
+
+    def __init__(self) -> None:
+        self._pool = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._pool.handle_request(request)
+
+    def close(self) -> None:
+        pass  # shared by every answer of the process
+
+
+_shared_pool = _KeptOpen()
+
+
 class StreamWatch:
     """What one streamed answer needs beside its text: how the stream ended (`finish_reason`:
     "stop", "length"…, None while open or when it was cut) and a way to end it early.
 
-    It owns the answer's HTTP client: ending the stream closes the connection, which is how
-    llama.cpp's server (and any other) learns to stop generating.
+    Its HTTP client remembers the answer's response: ending the stream early closes that
+    connection, which is how llama.cpp's server (and any other) learns to stop generating.
     """
 
     def __init__(self, timeout: float = 60.0) -> None:
-        self.http = httpx.Client(timeout=timeout)
+        self._responses: list[httpx.Response] = []
+        self.http = httpx.Client(
+            timeout=timeout, transport=_shared_pool, event_hooks={"response": [self._responses.append]}
+        )
         self.finish_reason: str | None = None
         self.error: Exception | None = None  # what broke the stream, for the turn to raise
         self._cancelled = threading.Event()
@@ -129,6 +149,7 @@ class StreamWatch:
         A failure ends the stream quietly and is kept in `error`: the agent reads the stream in
         a thread of its own, which would otherwise print the traceback to the terminal too.
         """
+        read_to_the_end = False
         try:
             for chunk in chunks:
                 if self._cancelled.is_set():
@@ -137,9 +158,14 @@ class StreamWatch:
                     if getattr(choice, "finish_reason", None):
                         self.finish_reason = str(choice.finish_reason)
                 yield chunk
+            else:
+                read_to_the_end = True
         except Exception as error:  # noqa: BLE001 - handed to the turn, which raises it
             self.error = error
         finally:
+            if not read_to_the_end:  # stopped, cut, or its reader gave up: never reuse that connection
+                for response in self._responses:
+                    response.close()
             self.http.close()
 
 
