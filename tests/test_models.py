@@ -96,13 +96,39 @@ def test_add_path_refuses_what_is_not_a_gguf_file(tmp_path: Path, what: str, sen
     assert not (tmp_path / "preferences.json").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
 def test_add_path_refuses_an_unreadable_file(tmp_path: Path) -> None:
     path = tmp_path / "locked.gguf"
     path.write_bytes(crafted_gguf(1024))
     path.chmod(0)
-    with pytest.raises(ModelFileError, match="permission denied"):
-        controller().add_path(str(path))
+    if os.geteuid() != 0:
+        with pytest.raises(ModelFileError, match="permission denied"):
+            controller().add_path(str(path))
+        return
+    # root reads every file: ask as an ordinary user instead, in a forked child of this process
+    folder = tmp_path
+    while folder != folder.parent:  # let that user reach the file, not read it
+        folder.chmod(folder.stat().st_mode | 0o011)
+        folder = folder.parent
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reader)
+        os.setgid(65534)
+        os.setuid(65534)
+        try:
+            controller().add_path(str(path))
+            said = "no error"
+        except ModelFileError as error:
+            said = str(error)
+        except BaseException as error:  # noqa: BLE001
+            said = repr(error)
+        os.write(writer, said.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as answer:
+        said = answer.read()
+    os.waitpid(child, 0)
+    assert "permission denied" in said, said
 
 
 def test_an_added_file_is_remembered(tmp_path: Path) -> None:
