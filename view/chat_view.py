@@ -199,6 +199,11 @@ class ChatView:
         """One message, in a single container (see `answer`), with how it ended and Continue."""
         with st.container():
             content = message.content
+            if message.role == "system":
+                st.caption(
+                    ":material/info: Instructions for the model, from an imported file: the model follows them "
+                    "in this conversation."
+                )
             st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
             if len(content) > SHOWN_CHARS:
                 st.caption(
