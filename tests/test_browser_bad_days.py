@@ -109,7 +109,7 @@ def test_ten_sessions_chat_with_the_embedded_model_at_once(browser: Browser, tmp
         for i, page in enumerate(pages):
             expect(messages(page)).to_have_count(2, timeout=90_000)
             settle(page)
-            expect(messages(page).nth(1).get_by_test_id("stMarkdownContainer")).not_to_have_text("")
+            expect(messages(page).nth(1).get_by_test_id("stMarkdownContainer").first).not_to_have_text("")
             body = page.locator("body").inner_text()
             others = [j for j in range(sessions) if j != i and f"visitor number {j}." in body]
             assert not others, f"session {i} sees sessions {others}"
