@@ -132,9 +132,11 @@ class LocalModelServer:
         params.cache_type_k = xllamacpp.ggml_type.GGML_TYPE_Q8_0
         params.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_Q8_0
         params.verbosity = -1
-        # llama.cpp's own default (-1) measured erratic here: 6 s or 0.6 s for the same 64-token
-        # answer on 2 cores; one thread per core gave ~100 tokens/s every time.
-        threads = self.threads or os.cpu_count() or 1
+        # One core is left to the page, the browser and everything else: llama.cpp's threads wait
+        # for each other at every token, so one of them losing its core stalls them all. Measured
+        # on 2 cores with another busy process: 2 threads 3-7 tokens/s, 1 thread 44-58 tokens/s
+        # (llama.cpp's own default, -1, was erratic: 6 s or 0.6 s for the same answer).
+        threads = self.threads or max(1, (os.cpu_count() or 2) - 1)
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         self._server = xllamacpp.Server(params)
