@@ -129,3 +129,33 @@ def test_a_huge_message_costs_the_page_little_and_stays_whole(groq: FakeOpenAI) 
     assert any("Showing the first 20,000 of 20,000,000 characters" in c.value for c in at.caption)
     stored = ConversationStore(os.environ["CONVERSATIONS_FILE"]).load(kept.id)
     assert stored is not None and stored.messages[0].content == huge
+
+
+def test_a_save_that_fails_says_so_and_no_rerun_asks_again(groq: FakeOpenAI) -> None:
+    at = memory_page()
+    send(at, "first")
+    save_as(at, "Kept")
+    lock = os.environ["CONVERSATIONS_FILE"] + ".lock"
+    os.unlink(lock)
+    os.mkdir(lock)  # the store can no longer lock its file: every save fails (root or not)
+    send(at, "second")
+    assert not at.exception
+    assert texts(at)[-2:] == ["second", "Echo: second"]  # the answer is on screen
+    assert any("could not be saved" in e.value for e in at.error)
+    asked = len(groq.chat_requests)
+    at.run()
+    at.run()
+    assert not at.exception
+    assert len(groq.chat_requests) == asked  # reruns ask nothing again
+    sent = [m["content"] for m in groq.chat_requests[-1].messages]
+    assert sent[-1] == "second" and "Echo: second" not in sent  # never an answer sent as a question
+
+
+def test_a_lone_surrogate_in_a_streamed_answer_is_shown_and_asked_once(groq: FakeOpenAI) -> None:
+    groq.script.reply = "half \ud800 a character"
+    at = memory_page()
+    send(at, "hi")
+    assert not at.exception
+    assert texts(at) == ["hi", "half \ufffd a character"]
+    at.run()
+    assert len(groq.chat_requests) == 1

@@ -115,6 +115,8 @@ class ChatView:
             self.draw_failure()
             if not self.messages:
                 self.draw_starters()
+        if problem := st.session_state.get(f"{self.key}:save-problem"):
+            st.error(problem, icon=":material/save:")
         self.draw_usage(runtime)
         self.sidebar(runtime)
 
@@ -146,8 +148,8 @@ class ChatView:
         self.failure = None
         st.session_state[f"{self.key}:chat-id"] = uuid.uuid4().hex
         st.session_state.pop(f"{self.key}:shown", None)
-        st.session_state.pop(f"{self.key}:notice", None)
-        st.session_state.pop(f"{self.key}:action", None)
+        for state in ("notice", "action", "save-problem"):
+            st.session_state.pop(f"{self.key}:{state}", None)
 
     def request(self, action: Action) -> None:
         """For buttons' on_click: the next run performs `action`."""
@@ -427,9 +429,12 @@ class MemoryChatView(ChatView):
                 conversation[0], conversation[1], messages, runtime.provider().model
             )
         except StoreError as error:
-            self.failure = Failure(
-                f"This turn could not be saved ({error}). Press Save to keep the conversation.", retryable=False
+            # shown under the chat until a save works again; the chat on screen is kept meanwhile
+            st.session_state[f"{self.key}:save-problem"] = (
+                f"This turn could not be saved: {as_text(str(error))} The chat stays on screen; it is saved "
+                "with the next turn once that is fixed."
             )
             return
+        st.session_state.pop(f"{self.key}:save-problem", None)
         if self.open_conversation is not None and self.open_conversation[0] == saved.id:
             st.session_state[OPEN_KEY] = (saved.id, saved.name)
