@@ -69,7 +69,14 @@ def rebuild_memory(messages: Sequence[Message], llm: OpenAI) -> ChatMemoryBuffer
     return ChatMemoryBuffer.from_defaults(
         chat_history=[m.to_llamaindex() for m in newest_that_fit(messages, limit)],
         token_limit=limit,
+        # Already cut to fit, each message counted once (and cached): the buffer would otherwise
+        # tokenize the whole history again, joined into one string, on every get().
+        tokenizer_fn=_already_counted,
     )
+
+
+def _already_counted(text: str) -> list[int]:
+    return []
 
 
 def stream_llm_reply(llm: OpenAI, messages: Sequence[Message], system_prompt: str) -> Iterator[str]:
