@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.message import Conversation, Message
 from model.store import ConversationStore
+from model.transfer import to_json
 from tests.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,10 @@ def save_as(at: AppTest, name: str | None = None) -> None:
     click(at, "conv:confirm-save")
 
 
+def open_buttons(at: AppTest) -> list:  # type: ignore[type-arg]
+    return [b for b in at.button if str(b.key).endswith(":open")]
+
+
 def seed(count: int) -> list[Conversation]:
     s = store()
     return [
@@ -78,8 +83,8 @@ def test_load_in_a_fresh_session_rebuilds_memory(use_fake_openai: FakeOpenAI) ->
         store().save(Conversation("Ada", (Message("user", "My name is Ada."), Message("assistant", "Hello Ada."))))
     ]
     at = memory_page()
-    assert at.expander[0].label.endswith("Ada")
-    click(at, f"conv:{kept.id}:load")
+    assert at.button(key=f"conv:{kept.id}:open").label == "Ada"
+    click(at, f"conv:{kept.id}:open")
     assert texts(at) == ["My name is Ada.", "Hello Ada."]
     send(at, "What is my name?")
     sent = use_fake_openai.chat_requests[-1].messages
@@ -110,7 +115,7 @@ def test_rename_and_delete_with_confirmation(use_fake_openai: FakeOpenAI) -> Non
     at.text_input(key=f"conv:{kept.id}:new-name").set_value("  After  ")
     click(at, f"conv:{kept.id}:confirm-rename")
     assert store().load(kept.id).name == "After"  # type: ignore[union-attr]
-    click(at, f"conv:{kept.id}:load")
+    click(at, f"conv:{kept.id}:open")
     click(at, f"conv:{kept.id}:rename")
     at.text_input(key=f"conv:{kept.id}:new-name").set_value("After all")
     click(at, f"conv:{kept.id}:confirm-rename")
@@ -129,17 +134,17 @@ def test_hostile_names_are_text_and_bad_names_are_refused(use_fake_openai: FakeO
     save_as(at, "<img src=x onerror=alert(1)> **bold** / 🚀")
     [saved] = store().list()
     assert saved.name == "<img src=x onerror=alert(1)> **bold** / 🚀"
-    label = at.expander[0].label
+    label = at.button(key=f"conv:{saved.id}:open").label
     assert "\\*\\*bold\\*\\*" in label and "\\<img" in label  # escaped: shown as text, not markup
 
 
 def test_many_conversations_draw_a_bounded_list_with_a_filter(use_fake_openai: FakeOpenAI) -> None:
     seed(60)
     at = memory_page()
-    assert len(at.expander) == 20
+    assert len(open_buttons(at)) == 20
     assert any("Showing 20 of 60" in c.value for c in at.caption)
     at.text_input(key="conv:filter").set_value("0007").run()
-    assert [e.label for e in at.expander] == ["Conversation 0007"]
+    assert [b.label for b in open_buttons(at)] == ["Conversation 0007"]
 
 
 def test_export_downloads_markdown_and_json(use_fake_openai: FakeOpenAI) -> None:
@@ -160,3 +165,190 @@ def test_corrupt_file_is_reported_and_kept(use_fake_openai: FakeOpenAI) -> None:
     send(at, "still works")
     save_as(at, "Fresh")
     assert json.loads(path.read_text())["conversations"]
+
+
+# The sidebar alone: a ConversationSidebar on the real store in a tmp file, wired as the chat view
+# wires it, with every callback recorded in session state. -----------------------------------------
+def sidebar_app(path: str) -> None:
+    import streamlit as st
+
+    from controller.conversations import ConversationController
+    from model.message import Message
+    from model.store import ConversationStore
+    from view.sidebar import ConversationSidebar
+
+    calls = st.session_state.setdefault("calls", [])
+    messages = st.session_state.setdefault("messages", [Message("user", "Plan a trip"), Message("assistant", "Sure")])
+    shown = st.session_state.get("open")
+
+    def on_open(conversation):  # type: ignore[no-untyped-def]
+        calls.append(("open", conversation.id, conversation.name))
+        st.session_state["open"] = (conversation.id, conversation.name)
+
+    def on_renamed(conversation):  # type: ignore[no-untyped-def]
+        calls.append(("renamed", conversation.id, conversation.name))
+        if shown and shown[0] == conversation.id:
+            st.session_state["open"] = (conversation.id, conversation.name)
+
+    def on_deleted(conversation_id):  # type: ignore[no-untyped-def]
+        calls.append(("deleted", conversation_id))
+        if shown and shown[0] == conversation_id:
+            del st.session_state["open"]
+            st.session_state["notice"] = "The chat on screen is no longer saved."
+
+    controller = ConversationController(ConversationStore(path))
+    ConversationSidebar(
+        controller, messages, "test-model", shown[0] if shown else None, on_open, on_renamed, on_deleted
+    )()
+
+
+def sidebar(tmp_path: Path) -> AppTest:
+    at = AppTest.from_function(sidebar_app, args=(str(tmp_path / "conversations.json"),), default_timeout=30)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def calls(at: AppTest) -> list[tuple[str, ...]]:
+    return list(at.session_state["calls"])
+
+
+def sentences(at: AppTest) -> list[str]:
+    return [e.value for e in at.error] + [t.value for t in at.toast]
+
+
+def test_save_is_one_panel_with_the_name_prefilled_and_closes_after_use(tmp_path: Path) -> None:
+    at = sidebar(tmp_path)
+    click(at, "conv:save")
+    assert at.text_input(key="conv:name").value == "Plan a trip"
+    click(at, "conv:confirm-save")
+    [saved] = ConversationStore(tmp_path / "conversations.json").list()
+    assert calls(at) == [("open", saved.id, "Plan a trip")]
+    assert at.button(key=f"conv:{saved.id}:open").proto.type == "primary"  # the open one is marked
+    assert not at.text_input and any("Saved as" in t.value for t in at.toast)  # the panel is gone
+    click(at, "conv:save")
+    click(at, "conv:cancel-save")
+    assert not at.text_input and len(calls(at)) == 1
+
+
+def test_a_name_clash_asks_before_overwriting_and_cancel_keeps_both(tmp_path: Path) -> None:
+    kept = ConversationStore(tmp_path / "conversations.json").save(
+        Conversation("Plan a trip", (Message("user", "old"),))
+    )
+    at = sidebar(tmp_path)
+    click(at, "conv:save")
+    click(at, "conv:confirm-save")
+    assert any("exists" in w.value for w in at.warning)
+    assert at.button(key="conv:confirm-save").label == "Confirm Overwrite"
+    click(at, "conv:cancel-save")
+    assert not at.warning and calls(at) == []
+    click(at, "conv:save")
+    click(at, "conv:confirm-save")
+    click(at, "conv:confirm-save")  # Confirm Overwrite
+    [only] = ConversationStore(tmp_path / "conversations.json").list()
+    assert only.message_count == 2 and calls(at) == [("open", only.id, "Plan a trip")]
+    assert ConversationStore(tmp_path / "conversations.json").load(kept.id) is None or only.id == kept.id
+
+
+def test_one_click_opens_a_conversation(tmp_path: Path) -> None:
+    ada = ConversationStore(tmp_path / "conversations.json").save(Conversation("Ada", (Message("user", "hi"),)))
+    at = sidebar(tmp_path)
+    assert at.button(key=f"conv:{ada.id}:open").proto.type == "tertiary"
+    click(at, f"conv:{ada.id}:open")
+    assert calls(at) == [("open", ada.id, "Ada")]
+    assert at.button(key=f"conv:{ada.id}:open").proto.type == "primary"
+
+
+def test_rename_confirms_on_enter_says_why_it_cannot_and_cancels(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    kept = store_.save(Conversation("Before", (Message("user", "x"),)))
+    store_.save(Conversation("Taken", (Message("user", "y"),)))
+    at = sidebar(tmp_path)
+    click(at, f"conv:{kept.id}:rename")
+    at.text_input(key=f"conv:{kept.id}:new-name").set_value("Taken")
+    click(at, f"conv:{kept.id}:confirm-rename")
+    assert any("already named" in e.value for e in at.error)
+    at.text_input(key=f"conv:{kept.id}:new-name").set_value("   ")
+    click(at, f"conv:{kept.id}:confirm-rename")
+    assert any("Not renamed" in e.value for e in at.error)
+    click(at, f"conv:{kept.id}:cancel-rename")
+    assert not at.text_input and not at.error and calls(at) == []
+    click(at, f"conv:{kept.id}:rename")
+    at.text_input(key=f"conv:{kept.id}:new-name").set_value("  After  ")  # in a form: Enter submits it
+    click(at, f"conv:{kept.id}:confirm-rename")
+    assert calls(at) == [("renamed", kept.id, "After")]
+    assert not at.text_input and at.button(key=f"conv:{kept.id}:open").label == "After"
+
+
+def test_rename_of_a_conversation_deleted_in_another_tab_says_so(tmp_path: Path) -> None:
+    kept = ConversationStore(tmp_path / "conversations.json").save(Conversation("Gone soon", (Message("user", "x"),)))
+    at = sidebar(tmp_path)
+    click(at, f"conv:{kept.id}:rename")
+    ConversationStore(tmp_path / "conversations.json").delete(kept.id)  # the other tab
+    click(at, f"conv:{kept.id}:confirm-rename")
+    assert "That conversation was deleted in another tab." in sentences(at)
+    assert calls(at) == []
+
+
+def test_deleting_the_open_conversation_tells_the_view(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    first = store_.save(Conversation("First", (Message("user", "x"),)))
+    other = store_.save(Conversation("Other", (Message("user", "y"),)))
+    at = sidebar(tmp_path)
+    click(at, f"conv:{first.id}:open")
+    click(at, f"conv:{other.id}:delete")
+    click(at, f"conv:{other.id}:cancel-delete")
+    assert store_.load(other.id) is not None and not at.warning
+    click(at, f"conv:{first.id}:delete")
+    assert any("cannot be undone" in w.value for w in at.warning)
+    click(at, f"conv:{first.id}:confirm-delete")
+    assert calls(at)[-1] == ("deleted", first.id) and store_.load(first.id) is None
+    assert at.session_state["notice"] == "The chat on screen is no longer saved."
+    assert not at.warning and not any(str(b.key).startswith(f"conv:{first.id}") for b in at.button)
+
+
+def test_a_store_that_fails_gives_sentences_never_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "conversations.json"
+    kept = ConversationStore(path).save(Conversation("Kept", (Message("user", "x"),)))
+    at = sidebar(tmp_path)
+    click(at, "conv:save")
+    click(at, f"conv:{kept.id}:delete")  # opens the delete panel (and closes the save panel)
+    path.unlink()
+    path.mkdir()  # the file is now a folder: every read and write fails
+    click(at, f"conv:{kept.id}:confirm-delete")
+    assert at.error and not at.exception
+    at = sidebar(tmp_path)
+    assert any("could not be read" in e.value for e in at.error) and not at.exception
+
+
+def test_export_offers_both_formats_and_close(tmp_path: Path) -> None:
+    kept = ConversationStore(tmp_path / "conversations.json").save(Conversation("Notes", (Message("user", "hi"),)))
+    at = sidebar(tmp_path)
+    click(at, f"conv:{kept.id}:export")
+    assert [d.label for d in at.download_button] == ["Download Markdown", "Download JSON"]
+    at.download_button(key=f"conv:{kept.id}:json").click().run()
+    assert not at.download_button and not at.exception  # the panel closes after a download
+
+
+def test_import_names_are_text_in_the_summary_and_errors(tmp_path: Path) -> None:
+    at = sidebar(tmp_path)
+    payload = to_json(Conversation("**bold** ![x](http://127.0.0.1:9/p.png)", (Message("user", "hi"),)))
+    at.file_uploader[0].upload("c.json", payload.encode(), "application/json").run()
+    assert not at.exception and any("Imported 1 conversation." in t.value for t in at.toast)
+    [imported] = ConversationStore(tmp_path / "conversations.json").list()
+    label = at.button(key=f"conv:{imported.id}:open").label
+    assert "\\*\\*bold\\*\\*" in label and "\\!\\[x\\]" in label
+    at.file_uploader[0].upload("bad.json", b'{"name": "![x](u)", "messages": [{"role": "wizard"}]}').run()
+    assert at.error and "![x]" not in at.error[0].value and not at.exception
+
+
+def test_past_ten_a_filter_and_at_most_twenty_drawn(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    for i in range(25):
+        store_.save(Conversation(f"Conversation {i:04d}", (Message("user", f"q{i}"),)))
+    at = sidebar(tmp_path)
+    assert len(open_buttons(at)) == 20 and any("Showing 20 of 25" in c.value for c in at.caption)
+    at.text_input(key="conv:filter").set_value("0007").run()
+    assert [b.label for b in open_buttons(at)] == ["Conversation 0007"]
+    at.text_input(key="conv:filter").set_value("nothing like it").run()
+    assert not open_buttons(at) and any("No conversation name contains that." in c.value for c in at.caption)

@@ -1,4 +1,32 @@
-"""The "Chatbot With Memory" sidebar: save, the saved conversations, load/rename/delete/export, import."""
+"""The "Chatbot With Memory" sidebar: Save, the saved conversations (one click opens one; a "⋯"
+menu beside each renames, exports or deletes it) and Import.
+
+The view owns what is on screen; the sidebar tells it through three callbacks, which it calls from
+widget callbacks (before the page is drawn, so they only change session state):
+    on_open(conversation)   a conversation was saved or opened: put it on screen
+    on_renamed(conversation) a conversation was renamed (maybe the open one)
+    on_deleted(id)          a conversation was deleted (maybe the open one: the chat is no longer saved)
+
+Widget keys, for tests (labels in quotes; every confirm has a Cancel; panels close after use):
+    conv:save                       "Save"                      opens the save panel
+    conv:name                       "Conversation name"         prefilled; Enter saves
+    conv:confirm-save               "Confirm Save", after a name clash "Confirm Overwrite"
+    conv:cancel-save                "Cancel"
+    conv:filter                     "Filter conversations"      only past FILTER_AFTER conversations
+    conv:<id>:open                  the conversation's name     one click opens it; primary when open
+    conv:<id>:menu                  "⋯"                         holds Rename, Export, Delete
+    conv:<id>:rename                "Rename"                    opens the rename panel
+    conv:<id>:new-name              "New name"                  Enter renames
+    conv:<id>:confirm-rename        "Confirm Rename"
+    conv:<id>:cancel-rename         "Cancel"
+    conv:<id>:export                "Export"                    opens the export panel
+    conv:<id>:markdown, conv:<id>:json   "Download Markdown", "Download JSON"
+    conv:<id>:cancel-export         "Close"
+    conv:<id>:delete                "Delete"                    opens the delete panel
+    conv:<id>:confirm-delete        "Confirm Delete"
+    conv:<id>:cancel-delete         "Cancel"
+    conv:import:<n>                 "Import"                    a fresh uploader after each import
+"""
 
 from __future__ import annotations
 
@@ -8,16 +36,24 @@ import streamlit as st
 
 from controller.conversations import ConversationController
 from model.message import Conversation, Message
-from model.store import NameTaken, StoreError
+from model.store import ConversationNotFound, ConversationSummary, NameTaken, StoreError
 from model.transfer import ImportFailed
 from utils.text import as_text
 
 FILTER_AFTER = 10  # a filter box appears when there are more conversations than this
-OPEN_KEY = "memory:open"  # session state: (id, name) of the saved conversation on screen
+LABEL_CHARS = 48  # longer names are cut on their button (the whole name is its tooltip)
+
+PANEL = "conv:panel"  # session state: the one open panel, (kind, conversation id) or ("save", "")
+NOTICE = "conv:notice"  # session state: (level, markdown, panel or None) to show on the next draw
+OVERWRITE = "conv:overwrite"  # session state: the name the user was asked to confirm replacing
+IMPORTS = "conv:imports"  # session state: how many imports so far (a fresh uploader for each)
+GONE = "That conversation was deleted in another tab."
+
+Panel = tuple[str, str]
 
 
 class ConversationSidebar:
-    """Draws into `st.sidebar`; `on_open` receives a loaded conversation to put on screen."""
+    """Draws into `st.sidebar`. See the module docstring for the callbacks and widget keys."""
 
     def __init__(
         self,
@@ -26,148 +62,289 @@ class ConversationSidebar:
         model: str,
         open_id: str | None,
         on_open: Callable[[Conversation], None],
+        on_renamed: Callable[[Conversation], None],
+        on_deleted: Callable[[str], None],
     ) -> None:
         self.controller = controller
         self.messages = messages
         self.model = model
         self.open_id = open_id
         self.on_open = on_open
+        self.on_renamed = on_renamed
+        self.on_deleted = on_deleted
 
     def __call__(self) -> None:
         with st.sidebar:
+            top = st.container()
             problem = self.controller.problem
             if problem is not None:
-                st.error(
-                    f"The conversations file could not be read ({problem.reason}). It was kept as "
-                    f"{problem.moved_to or problem.path}; new conversations are saved to a fresh file."
-                )
+                if problem.moved_to is not None:
+                    top.error(
+                        f"The conversations file could not be read ({as_text(problem.reason)}). It was kept as "
+                        f"{as_text(str(problem.moved_to))}; new conversations are saved to a fresh file."
+                    )
+                else:
+                    top.error(as_text(str(problem)))
             self.save_section()
             st.header("Saved Conversations")
             self.list_section()
             self.import_section()
+            with top:
+                self.notices(None, leftover=True)  # also one whose panel was not drawn
 
-    # save -------------------------------------------------------------------
+    # panels and notices -------------------------------------------------------------------
+    def show_panel(self, kind: str, conversation_id: str = "") -> None:
+        self.close_panel()
+        st.session_state[PANEL] = (kind, conversation_id)
+
+    def close_panel(self) -> None:
+        panel = st.session_state.pop(PANEL, None)
+        for key in (OVERWRITE, "conv:name", f"conv:{panel[1] if panel else ''}:new-name"):
+            st.session_state.pop(key, None)  # the next panel starts afresh
+
+    def say(self, level: str, markdown: str, panel: Panel | None = None) -> None:
+        """Show `markdown` (already safe: names through as_text) on the next draw, in `panel` if open."""
+        st.session_state[NOTICE] = (level, markdown, panel)
+
+    def notices(self, where: Panel | None, leftover: bool = False) -> None:
+        """Show the notice meant for `where` (None: the top of the sidebar)."""
+        notice = st.session_state.get(NOTICE)
+        if notice is None or not leftover and notice[2] != where:
+            return
+        del st.session_state[NOTICE]
+        level, markdown, _ = notice
+        if level == "toast":
+            st.toast(markdown)
+        else:
+            st.error(markdown)
+
+    # save ---------------------------------------------------------------------------------
     def save_section(self) -> None:
         if self.open_id is not None:
             st.caption("Every turn is saved automatically.")
-        if st.button("Save", key="conv:save", width="stretch", disabled=not self.messages):
-            st.session_state["conv:saving"] = True
-        if not st.session_state.get("conv:saving"):
-            return
-        name = st.text_input(
-            "Conversation name", value=self.controller.suggest_name(self.messages), key="conv:name", max_chars=100
+        st.button(
+            "Save",
+            key="conv:save",
+            width="stretch",
+            disabled=not self.messages,
+            on_click=self.show_panel,
+            args=("save",),
         )
-        overwrite = st.session_state.get("conv:overwrite") == name.strip()
-        if overwrite:
-            st.warning(f"A conversation named “{as_text(name)}” exists. Replace it with this chat?")
-        label = "Confirm Overwrite" if overwrite else "Confirm Save"
-        if st.button(label, key="conv:confirm-save", type="primary"):
-            self.save(name, overwrite)
+        if st.session_state.get(PANEL) != ("save", ""):
+            return
+        with st.form("conv:save-form", border=False):
+            name = st.text_input(
+                "Conversation name",
+                value=self.controller.suggest_name(self.messages),
+                key="conv:name",
+                max_chars=100,
+            )
+            overwrite = st.session_state.get(OVERWRITE) == name.strip()
+            if overwrite:
+                st.warning(f"A conversation named “{as_text(name)}” exists. Replace it with this chat?")
+            self.notices(("save", ""))
+            left, right = st.columns(2)
+            left.form_submit_button(
+                "Confirm Overwrite" if overwrite else "Confirm Save",
+                key="conv:confirm-save",
+                type="primary",
+                width="stretch",
+                on_click=self.save,
+            )
+            right.form_submit_button("Cancel", key="conv:cancel-save", width="stretch", on_click=self.close_panel)
 
-    def save(self, name: str, overwrite: bool) -> None:
+    def save(self) -> None:
+        name = st.session_state.get("conv:name", "")
+        overwrite = st.session_state.get(OVERWRITE) == name.strip()
         try:
             saved = self.controller.save(name, self.messages, self.model, overwrite=overwrite)
         except NameTaken:
-            st.session_state["conv:overwrite"] = name.strip()
-            st.rerun()
-        except StoreError as error:
-            st.error(f"Not saved: {error}")
+            st.session_state[OVERWRITE] = name.strip()
             return
-        for key in ("conv:saving", "conv:overwrite", "conv:name"):
-            st.session_state.pop(key, None)
+        except StoreError as error:
+            self.say("error", f"Not saved: {as_text(str(error))}", ("save", ""))
+            return
+        self.close_panel()
         self.on_open(saved)
-        st.toast(f"Saved as “{as_text(saved.name)}”.")
-        st.rerun()
+        self.say("toast", f"Saved as “{as_text(saved.name)}”.")
 
-    # the list ---------------------------------------------------------------
+    # the list -----------------------------------------------------------------------------
     def list_section(self) -> None:
-        query = ""
-        if self.controller.count() > FILTER_AFTER:
-            query = st.text_input("Filter conversations", key="conv:filter", placeholder="Type part of a name")
-        listing = self.controller.listing(query)
+        try:
+            query = ""
+            if self.controller.count() > FILTER_AFTER:
+                query = st.text_input("Filter conversations", key="conv:filter", placeholder="Type part of a name")
+            listing = self.controller.listing(query)
+        except StoreError as error:
+            st.error(f"The saved conversations cannot be shown: {as_text(str(error))}")
+            return
         if listing.total == 0:
             st.caption("Nothing saved yet. Chat, then press Save.")
         for summary in listing.shown:
-            marker = "▸ " if summary.id == self.open_id else ""
-            with st.expander(marker + as_text(summary.name)):
-                self.entry(summary.id, summary.name)
+            self.entry(summary)
         if listing.matching > len(listing.shown):
             st.caption(f"Showing {len(listing.shown)} of {listing.matching}. Type in the filter to find the others.")
         elif query and not listing.matching:
             st.caption("No conversation name contains that.")
 
-    def entry(self, conversation_id: str, name: str) -> None:
-        key = f"conv:{conversation_id}"
-        left, right = st.columns(2)
-        if left.button("Load", key=f"{key}:load", width="stretch"):
-            conversation = self.controller.load(conversation_id)
-            if conversation is None:
-                st.error("That conversation is gone (deleted in another tab?).")
-            else:
-                self.on_open(conversation)
-                st.rerun()
-        if right.button("Export", key=f"{key}:export", width="stretch"):
-            st.session_state["conv:exporting"] = conversation_id
-        left, right = st.columns(2)
-        if left.button("Rename", key=f"{key}:rename", width="stretch"):
-            st.session_state["conv:renaming"] = conversation_id
-        if right.button("Delete", key=f"{key}:delete", width="stretch"):
-            st.session_state["conv:deleting"] = conversation_id
-        if st.session_state.get("conv:exporting") == conversation_id:
-            self.export(conversation_id)
-        if st.session_state.get("conv:renaming") == conversation_id:
-            self.rename(conversation_id, name)
-        if st.session_state.get("conv:deleting") == conversation_id:
-            st.warning("Delete this conversation? This cannot be undone.")
-            if st.button("Confirm Delete", key=f"{key}:confirm-delete", type="primary"):
-                self.controller.delete(conversation_id)
-                st.session_state.pop("conv:deleting", None)
-                if conversation_id == self.open_id:
-                    st.session_state.pop(OPEN_KEY, None)
-                st.toast("Deleted.")
-                st.rerun()
-
-    def export(self, conversation_id: str) -> None:
-        for kind, label in (("markdown", "Download Markdown"), ("json", "Download JSON")):
-            exported = self.controller.export(conversation_id, kind)
-            if exported is not None:
-                file_name, mime, text = exported
-                st.download_button(label, text, file_name=file_name, mime=mime, key=f"conv:{conversation_id}:{kind}")
-
-    def rename(self, conversation_id: str, name: str) -> None:
-        new_name = st.text_input("New name", value=name, key=f"conv:{conversation_id}:new-name", max_chars=100)
-        if st.button("Confirm Rename", key=f"conv:{conversation_id}:confirm-rename"):
-            try:
-                renamed = self.controller.rename(conversation_id, new_name)
-            except NameTaken:
-                st.error(f"Another conversation is already named “{as_text(new_name)}”. Choose another name.")
-                return
-            except StoreError as error:
-                st.error(f"Not renamed: {error}")
-                return
-            st.session_state.pop("conv:renaming", None)
-            if conversation_id == self.open_id:
-                st.session_state[OPEN_KEY] = (conversation_id, renamed.name)
-            st.rerun()
-
-    # import -----------------------------------------------------------------
-    def import_section(self) -> None:
-        upload = st.file_uploader(
-            "Import",
-            type=["json"],
-            key=f"conv:import:{st.session_state.get('conv:imports', 0)}",
-            help="A JSON export, or a whole conversations file (either format).",
+    def entry(self, summary: ConversationSummary) -> None:
+        key, is_open = f"conv:{summary.id}", summary.id == self.open_id
+        name, menu = st.columns([5, 1], gap="small", vertical_alignment="center")
+        short = summary.name if len(summary.name) <= LABEL_CHARS else summary.name[: LABEL_CHARS - 1] + "…"
+        name.button(
+            as_text(short),
+            key=f"{key}:open",
+            type="primary" if is_open else "tertiary",
+            icon=":material/chat:" if is_open else None,
+            help=as_text(summary.name) if short != summary.name else None,
+            width="stretch",
+            on_click=self.open,
+            args=(summary.id,),
         )
-        if upload is None:
+        with menu.popover("⋯", key=f"{key}:menu", help="Rename, export or delete"):
+            for kind, icon in (("rename", ":material/edit:"), ("export", ":material/download:")):
+                st.button(
+                    kind.title(),
+                    key=f"{key}:{kind}",
+                    icon=icon,
+                    width="stretch",
+                    on_click=self.show_panel,
+                    args=(kind, summary.id),
+                )
+            st.button(
+                "Delete",
+                key=f"{key}:delete",
+                icon=":material/delete:",
+                width="stretch",
+                on_click=self.show_panel,
+                args=("delete", summary.id),
+            )
+        panel = st.session_state.get(PANEL)
+        if panel is None or panel[1] != summary.id:
             return
+        {"rename": self.rename_panel, "export": self.export_panel, "delete": self.delete_panel}[panel[0]](summary)
+
+    def open(self, conversation_id: str) -> None:
         try:
-            added = self.controller.import_data(upload.getvalue())
-        except ImportFailed as error:
-            st.error(f"Nothing was imported: {error}")
+            conversation = self.controller.load(conversation_id)
+        except StoreError as error:
+            self.say("error", f"Not opened: {as_text(str(error))}")
+            return
+        if conversation is None:
+            self.say("error", GONE)
+            return
+        self.close_panel()
+        self.on_open(conversation)
+
+    # rename, export, delete ---------------------------------------------------------------
+    def rename_panel(self, summary: ConversationSummary) -> None:
+        key = f"conv:{summary.id}"
+        with st.form(f"{key}:rename-form", border=True):
+            st.text_input("New name", value=summary.name, key=f"{key}:new-name", max_chars=100)
+            self.notices(("rename", summary.id))
+            left, right = st.columns(2)
+            left.form_submit_button(
+                "Confirm Rename",
+                key=f"{key}:confirm-rename",
+                type="primary",
+                width="stretch",
+                on_click=self.rename,
+                args=(summary.id,),
+            )
+            right.form_submit_button("Cancel", key=f"{key}:cancel-rename", width="stretch", on_click=self.close_panel)
+
+    def rename(self, conversation_id: str) -> None:
+        new_name = st.session_state.get(f"conv:{conversation_id}:new-name", "")
+        panel = ("rename", conversation_id)
+        try:
+            renamed = self.controller.rename(conversation_id, new_name)
+        except ConversationNotFound:
+            self.close_panel()
+            self.say("error", GONE)
+            return
+        except NameTaken:
+            self.say(
+                "error", f"Another conversation is already named “{as_text(new_name)}”. Choose another name.", panel
+            )
             return
         except StoreError as error:
-            st.error(f"Nothing was imported: {error}")
+            self.say("error", f"Not renamed: {as_text(str(error))}", panel)
             return
-        st.session_state["conv:imports"] = st.session_state.get("conv:imports", 0) + 1  # a fresh, empty uploader
-        st.toast(f"Imported {len(added)} conversation{'s' if len(added) != 1 else ''}.")
-        st.rerun()
+        self.close_panel()
+        self.on_renamed(renamed)
+        self.say("toast", f"Renamed to “{as_text(renamed.name)}”.")
+
+    def export_panel(self, summary: ConversationSummary) -> None:
+        key = f"conv:{summary.id}"
+        with st.container(border=True):
+            for kind, label in (("markdown", "Download Markdown"), ("json", "Download JSON")):
+                try:
+                    exported = self.controller.export(summary.id, kind)
+                except StoreError as error:
+                    st.error(f"Not exported: {as_text(str(error))}")
+                    break
+                if exported is None:
+                    st.error(GONE)
+                    break
+                file_name, mime, text = exported
+                st.download_button(
+                    label,
+                    text,
+                    file_name=file_name,
+                    mime=mime,
+                    key=f"{key}:{kind}",
+                    width="stretch",
+                    on_click=self.close_panel,
+                )
+            st.button("Close", key=f"{key}:cancel-export", width="stretch", on_click=self.close_panel)
+
+    def delete_panel(self, summary: ConversationSummary) -> None:
+        key = f"conv:{summary.id}"
+        with st.container(border=True):
+            st.warning(f"Delete “{as_text(summary.name)}”? This cannot be undone.")
+            self.notices(("delete", summary.id))
+            left, right = st.columns(2)
+            left.button(
+                "Confirm Delete",
+                key=f"{key}:confirm-delete",
+                type="primary",
+                width="stretch",
+                on_click=self.delete,
+                args=(summary.id,),
+            )
+            right.button("Cancel", key=f"{key}:cancel-delete", width="stretch", on_click=self.close_panel)
+
+    def delete(self, conversation_id: str) -> None:
+        try:
+            deleted = self.controller.delete(conversation_id)
+        except StoreError as error:
+            self.say("error", f"Not deleted: {as_text(str(error))}", ("delete", conversation_id))
+            return
+        self.close_panel()
+        self.on_deleted(conversation_id)
+        self.say("toast", "Deleted." if deleted else GONE)
+
+    # import -------------------------------------------------------------------------------
+    def import_section(self) -> None:
+        key = f"conv:import:{st.session_state.get(IMPORTS, 0)}"
+        st.file_uploader(
+            "Import",
+            type=["json"],
+            key=key,
+            help="A JSON export, or a whole conversations file (either format).",
+            on_change=self.import_file,
+            args=(key,),
+        )
+        self.notices(("import", ""))
+
+    def import_file(self, key: str) -> None:
+        upload = st.session_state.get(key)
+        if upload is None:
+            return
+        st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1  # a fresh, empty uploader
+        try:
+            added = self.controller.import_data(upload.getvalue())
+        except (ImportFailed, StoreError) as error:
+            self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
+            return
+        self.say("toast", f"Imported {len(added)} conversation{'s' if len(added) != 1 else ''}.")
