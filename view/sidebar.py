@@ -96,6 +96,8 @@ class ConversationSidebar:
     def show_panel(self, kind: str, conversation_id: str = "") -> None:
         self.close_panel()
         st.session_state[PANEL] = (kind, conversation_id)
+        if conversation_id:
+            st.session_state[f"conv:{conversation_id}:menu"] = False  # close the ⋯ menu it was chosen in
 
     def close_panel(self) -> None:
         panel = st.session_state.pop(PANEL, None)
@@ -201,7 +203,7 @@ class ConversationSidebar:
             on_click=self.open,
             args=(summary.id,),
         )
-        with menu.popover("⋯", key=f"{key}:menu", help="Rename, export or delete"):
+        with menu.popover("⋯", key=f"{key}:menu", help="Rename, export or delete", on_change="rerun"):
             for kind, icon in (("rename", ":material/edit:"), ("export", ":material/download:")):
                 st.button(
                     kind.title(),
