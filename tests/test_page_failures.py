@@ -80,7 +80,7 @@ def test_500_turn_conversation_opens_shows_the_newest_and_says_what_left_the_vie
         ]
     kept = ConversationStore(os.environ["CONVERSATIONS_FILE"]).save(Conversation("Long one", tuple(turns)))
     at = memory_page()
-    click(at, f"conv:{kept.id}:load")
+    click(at, f"conv:{kept.id}:open")
     assert len(at.chat_message) == 60
     assert any(b.label == "Show 60 earlier messages (940 not shown)" for b in at.button)
     assert any("no longer fit" in w.value for w in at.warning)
@@ -103,7 +103,7 @@ def test_broken_embedded_model_leaves_saved_conversations_usable(monkeypatch: py
         Conversation("Older", (Message("user", "hi"), Message("assistant", "hello")))
     )
     at = memory_page()
-    click(at, f"conv:{kept.id}:load")
+    click(at, f"conv:{kept.id}:open")
     assert texts(at) == ["hi", "hello"]
     send(at, "are you there?")
     assert any("LOCAL_MODEL_PATH" in e.value for e in at.error)
@@ -122,7 +122,7 @@ def test_a_huge_message_costs_the_page_little_and_stays_whole(groq: FakeOpenAI) 
     )
     at = memory_page()
     began = time.monotonic()
-    click(at, f"conv:{kept.id}:load")
+    click(at, f"conv:{kept.id}:open")
     print(f"loading a 20 MB message: {time.monotonic() - began:.2f} s")
     shown = at.chat_message[0].markdown[0].value
     assert len(shown) <= SHOWN_CHARS + 100

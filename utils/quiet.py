@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Any
+from typing import TextIO
 
 _THIRD_PARTY = re.compile(
     r"[/\\]site-packages[/\\](llama_index|pydantic|openai|httpx|nltk|dataclasses_json|marshmallow|banks|deprecated|transformers)[/\\]"
@@ -29,9 +29,16 @@ def silence_known_warnings() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     shown = warnings.showwarning
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         if _THIRD_PARTY.search(filename or "") or _KNOWN.search(str(message)):
             return
-        shown(message, category, filename, lineno, *rest)
+        shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = show
