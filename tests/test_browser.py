@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
+from model.store import ConversationStore
 from tests.browser import app_env, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,16 +50,16 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             expect(name_box).to_have_value("My name is Ada.")
             name_box.fill("Ada's chat")
             click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
-            expect(sidebar(page).get_by_text("Ada's chat")).to_be_visible(timeout=15_000)
+            expect(sidebar(page).get_by_role("button", name="Ada's chat")).to_be_visible(timeout=15_000)
             first.close()
 
-            # A fresh browser session: nothing on screen until the conversation is loaded.
+            # A fresh browser session: nothing on screen until the conversation is opened.
+            [saved] = ConversationStore(tmp_path / "conversations.json").list()
             second = browser.new_context()
             page = second.new_page()
             open_memory_page(page, url)
-            expect(page.get_by_test_id("stChatMessage")).to_have_count(0)
-            sidebar(page).get_by_text("Ada's chat").click()
-            click(page, sidebar(page).get_by_role("button", name="Load", exact=True))
+            expect(page.get_by_text("Hi! I'm bnaGPT")).to_be_visible()  # the greeting of an empty chat
+            click(page, sidebar(page).get_by_role("button", name="Ada's chat"))  # one click opens it
             expect(page.get_by_test_id("stChatMessage")).to_have_count(2, timeout=15_000)
             send(page, "What is my name?")
             expect(page.get_by_text("Echo: What is my name?")).to_be_visible(timeout=30_000)
@@ -66,19 +67,24 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             carried = [m["content"] for m in api.chat_requests[-1].messages]
             assert carried[1:] == ["My name is Ada.", "Echo: My name is Ada.", "What is my name?"]
 
-            sidebar(page).get_by_text("Ada's chat").click()
-            click(page, sidebar(page).get_by_role("button", name="Rename", exact=True))
+            menu = sidebar(page).locator(f".st-key-conv-{saved.id}-menu")
+            menu.get_by_role("button").click()
+            click(page, page.get_by_role("button", name="Rename", exact=True))
             new_name = sidebar(page).get_by_label("New name")
             new_name.fill("Ada, renamed")
-            new_name.press("Enter")
-            click(page, sidebar(page).get_by_role("button", name="Confirm Rename", exact=True))
-            expect(sidebar(page).get_by_text("Ada, renamed")).to_be_visible(timeout=15_000)
+            new_name.press("Enter")  # Enter confirms
+            settle(page)
+            expect(sidebar(page).get_by_role("button", name="Ada, renamed")).to_be_visible(timeout=15_000)
+            expect(sidebar(page).get_by_text("Conversation: Ada, renamed")).to_be_visible()
 
-            sidebar(page).get_by_text("Ada, renamed").click()
-            click(page, sidebar(page).get_by_role("button", name="Delete", exact=True))
+            settle(page)
+            menu.get_by_role("button").click()
+            click(page, page.get_by_role("button", name="Delete", exact=True))
             expect(sidebar(page).get_by_text("cannot be undone")).to_be_visible()
             click(page, sidebar(page).get_by_role("button", name="Confirm Delete", exact=True))
             expect(sidebar(page).get_by_text("Nothing saved yet")).to_be_visible(timeout=15_000)
+            expect(page.get_by_text("no longer saved")).to_be_visible()  # the chat on screen stays, unsaved
+            expect(page.get_by_test_id("stChatMessage")).to_have_count(4)
             second.close()
 
 
