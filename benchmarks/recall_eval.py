@@ -1,57 +1,58 @@
-"""How well a model remembers what the user said earlier in the conversation.
+"""How well a model remembers what the user said earlier in the conversation, and whether it loops.
 
-Runs the scripted conversations of benchmarks/recall_cases.py through the app's real
-ChatController.stream_reply (so memory is the app's: rebuild_memory over the history) and
-prints one markdown row: recall, answers cut by the token cap, answers stopped as repeating,
-answers that loop by this script's own check, median answer length and time.
+Runs the conversations of benchmarks/recall_cases.py through the app's own chat controller
+(controller.runtime.Runtime.chat(), ChatController.reply(): the app's memory, sampling,
+repetition guard and token cap) and prints a markdown row: recall, answers cut by the token
+cap, answers stopped by the repetition guard, answers that loop by this script's own check,
+median answer length and seconds.
 
     .venv/bin/python benchmarks/recall_eval.py                       # the embedded SmolLM2
     .venv/bin/python benchmarks/recall_eval.py --model-path path/to/model.gguf
     .venv/bin/python benchmarks/recall_eval.py --api-base http://host:8000/v1 --model NAME [--api-key KEY]
     .venv/bin/python benchmarks/recall_eval.py --ollama llama3.2:1b
     .venv/bin/python benchmarks/recall_eval.py --temperature 0.3 --repeat-penalty 1.15 --limit 10 --json out.json
+    .venv/bin/python benchmarks/recall_eval.py --report out.json other.json   # the table of saved runs
 
 --history live (default): the turns between the fact and the question are answered by the
 model itself, as a user would see them, so its own answers (loops included) fill the memory.
 --history scripted: those turns get short written answers and only the question is answered
 by the model: recall alone, the same history for every model, and much faster.
 --control: the fact is never said; what the model then "recalls" is a guess (should be ~0).
+
+The model is the one the flags name (the bundled SmolLM2 without any), never the one chosen on
+the Models page: the run gets an empty data folder. Other settings come from the environment
+and .env as in the app (LOCAL_THREADS, LOCAL_PARALLEL, LOCAL_CONTEXT_WINDOW…).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import random
 import re
 import statistics
 import sys
+import tempfile
 import time
 import unicodedata
-import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from llama_index.llms.openai_like import OpenAILike
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# LlamaIndex's notices about OpenAIAgent's successor, once per turn, would bury the table.
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-warnings.filterwarnings("ignore", module="pydantic")
+
+from utils.quiet import silence_known_warnings  # noqa: E402
+
+silence_known_warnings()  # LlamaIndex's deprecation notices, three per turn, would bury the table
 
 from benchmarks.recall_cases import ACKNOWLEDGEMENTS, CASES, FILLERS, Case  # noqa: E402
-from controller.agent import count_tokens  # noqa: E402
-from controller.chat import ChatController  # noqa: E402
+from controller.runtime import Runtime  # noqa: E402
 from model.message import Message  # noqa: E402
 from settings import Settings, from_environ  # noqa: E402
-from utils.local_server import LocalModelServer  # noqa: E402
-from utils.providers import build_llm, describe, served_models  # noqa: E402
+from utils import ollama  # noqa: E402
 
 # ---------------------------------------------------------------- scoring (pure functions)
 
@@ -79,7 +80,7 @@ def _kind(word: str) -> str | None:
 
 
 # Which kind of word may follow which inside one number ("forty two", "one hundred and twelve").
-FOLLOWS = {
+FOLLOWS: dict[str, set[str | None]] = {
     "unit": {None, "tens", "hundred", "thousand", "and"},
     "teen": {None, "hundred", "thousand", "and"},
     "tens": {None, "hundred", "thousand", "and"},
@@ -134,7 +135,11 @@ def recalls(answer: str, expected: tuple[str, ...]) -> bool:
 
 
 def loops(answer: str) -> bool:
-    """The same sentence or line 3+ times in a row, or a 6-word sequence 4+ times anywhere."""
+    """The same sentence or line 3+ times in a row, or a 6-word sequence 4+ times anywhere.
+
+    In the 6-word sequences every number counts as the same word, so a counting loop
+    ("23:15 GMT on Monday, 24:15 GMT on Tuesday, …") is caught too.
+    """
     sentences = [normalise(s) for s in re.split(r"(?<=[.!?])\s+|\n+", answer)]
     sentences = [s for s in sentences if s]
     run = 1
@@ -142,7 +147,7 @@ def loops(answer: str) -> bool:
         run = run + 1 if now == before else 1
         if run >= 3:
             return True
-    words = normalise(answer).split()
+    words = ["#" if w.isdigit() else w for w in normalise(answer).split()]
     grams = Counter(tuple(words[i : i + 6]) for i in range(len(words) - 5))
     return bool(grams) and max(grams.values()) >= 4
 
@@ -161,11 +166,9 @@ class Turn:
     user: str
     answer: str
     seconds: float
-    tokens: int
-    status: str  # complete | length | repeating | stopped
-    status_from: str  # "controller", or "counted" when the controller does not say
-    loop: bool
-    generated: bool = True
+    status: str  # how the controller says the answer ended: complete | length | repeating | stopped
+    loop: bool  # by this script's own check, `loops()`
+    generated: bool = True  # False for the written answers of --history scripted
 
 
 @dataclass
@@ -179,78 +182,38 @@ class Result:
 
 
 class Harness:
-    """The model under test behind the app's own ChatController."""
+    """The model under test behind the app's own chat controller."""
 
     def __init__(self, settings: Settings, seed: int) -> None:
-        self.settings = settings
-        self.local: LocalModelServer | None = None
-        if settings.llm_provider == "local":
-            self.local = LocalModelServer(
-                settings.local_model_path,
-                settings.local_context_window,
-                settings.local_parallel,
-                settings.local_threads,
-            )
-            self.local.start()
-        info = describe(settings, self.local)
-        self.model = info.model
+        runtime = Runtime(settings)
+        self.settings = runtime.settings
+        self.model = runtime.provider().model
+        if runtime.local is not None:
+            runtime.local.start()  # load the model before the clock starts
+        self.controller = runtime.chat()
+        build = self.controller.build_llm
 
-        # The lead's wiring gives build_llm a `watch` (how the stream ended) and the controller
-        # a `reply()` whose Turn has a status; before it, answers end without saying how.
-        watches = "watch" in inspect.signature(build_llm).parameters
-
-        def llm_factory(watch: Any = None) -> OpenAILike:
-            llm = build_llm(settings, self.local, watch) if watches else build_llm(settings, self.local)
-            # the same seed for every request, so a run can be repeated (servers that ignore it still work)
+        def seeded(watch: Any) -> Any:
+            llm = build(watch)
             llm.additional_kwargs = {**llm.additional_kwargs, "seed": seed}
             return llm
 
-        self.llm_factory = llm_factory
-        # Built the way view/resources.chat_controller builds it, without Streamlit.
-        self.controller = ChatController(
-            llm_factory if watches else lambda: llm_factory(),  # type: ignore[arg-type]
-            provider=info.provider,
-            model=info.model,
-            system_prompt=settings.system_prompt,
-            served_models=lambda: served_models(settings),
-        )
-        self.cap = llm_factory().max_tokens or 0
+        # the app's own LLM factory plus a fixed seed, so a run can be repeated answer for answer
+        # (servers that ignore the seed still work)
+        self.controller.build_llm = seeded  # type: ignore[method-assign]
 
-    def effective(self) -> dict[str, object]:
-        """What a chat request really carries (so a setting not wired in shows as absent)."""
-        llm = self.llm_factory()
-        extra = dict(llm.additional_kwargs)
-        extra.pop("seed", None)
+    def request(self) -> dict[str, Any]:
+        """The sampling a chat request really carries (a setting not wired in shows as absent)."""
+        llm = self.controller.build_llm(None)  # type: ignore[arg-type]
+        extra = {k: v for k, v in llm.additional_kwargs.items() if k != "seed"}
         return {"temperature": llm.temperature, "max_tokens": llm.max_tokens, **extra.pop("extra_body", {}), **extra}
-
-    def count(self, text: str) -> int:
-        """The answer's tokens: by the embedded server's own tokenizer, else tiktoken (approximate)."""
-        if self.local is None:
-            return count_tokens(text)
-        response = httpx.post(
-            self.local.base_url.removesuffix("/v1") + "/tokenize",
-            json={"content": text},
-            headers={"Authorization": f"Bearer {self.local.api_key}"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        return len(response.json()["tokens"])
 
     def turn(self, history: list[Message], text: str) -> Turn:
         began = time.monotonic()
-        if hasattr(self.controller, "reply"):  # the controller says how the answer ended
-            reply = self.controller.reply(history, text)
-            for _ in reply:
-                pass
-            answer, status, status_from = reply.text, reply.status, "controller"
-        else:
-            answer, status, status_from = "".join(self.controller.stream_reply(history, text)), None, "counted"
-        seconds = time.monotonic() - began
-        tokens = self.count(answer)
-        if status is None:
-            # re-tokenised text can differ from the streamed tokens by one or two
-            status = "length" if tokens >= self.cap - 2 else "complete"
-        return Turn(text, answer, seconds, tokens, status, status_from, loops(answer))
+        reply = self.controller.reply(history, text)
+        for _ in reply:
+            pass
+        return Turn(text, reply.text, time.monotonic() - began, reply.status or "complete", loops(reply.text))
 
 
 def run_case(harness: Harness, case: Case, live: bool, control: bool, rng: random.Random) -> Result:
@@ -260,11 +223,9 @@ def run_case(harness: Harness, case: Case, live: bool, control: bool, rng: rando
     history: list[Message] = []
     turns: list[Turn] = []
     for user, written in script:
-        if live:
-            turn = harness.turn(history, user)
-        else:
-            turn = Turn(user, written, 0.0, 0, "complete", "scripted", False, generated=False)
+        turn = harness.turn(history, user) if live else Turn(user, written, 0.0, "complete", False, generated=False)
         turns.append(turn)
+        # kept as the app keeps it: an answer cut by the cap or the guard stays in the chat
         history += [Message("user", user), Message("assistant", turn.answer, status=turn.status)]  # type: ignore[arg-type]
     final = harness.turn(history, case.question)
     turns.append(final)
@@ -279,7 +240,8 @@ HEADER = (
 )
 
 
-def row(label: str, results: list[Result], status_known: bool) -> str:
+def row(label: str, results: list[Result], status_known: bool = True) -> str:
+    """One table row. Every count is over all answers the model gave (every turn, when live)."""
     answers = [t for r in results for t in r.turns if t.generated]
     hit = sum(r.recalled for r in results)
     capped = sum(t.status == "length" for t in answers)
@@ -292,6 +254,39 @@ def row(label: str, results: list[Result], status_known: bool) -> str:
         f"| {label} | {100 * hit / len(results):.0f}% ({hit}/{len(results)}) | {len(answers)} | {capped} "
         f"| {repeating} | {looping} | {runaway} | {words:.0f} | {seconds:.2f} |"
     )
+
+
+def load(path: Path) -> tuple[str, list[Result], bool]:
+    """A run saved by --json: its label, its conversations, and whether the controller gave statuses."""
+    record = json.loads(path.read_text())
+    results = []
+    for r in record["results"]:
+        turns = [
+            Turn(t["user"], t["answer"], t["seconds"], t["status"], loops(t["answer"]), t.get("generated", True))
+            for t in r["turns"]
+        ]
+        results.append(Result(r["id"], r["kind"], r["distance"], tuple(r["expected"]), r["recalled"], turns))
+    # runs saved before the controller reported statuses counted tokens instead
+    status_known = all(
+        t.get("status_from", "controller") == "controller" for r in record["results"] for t in r["turns"]
+    )
+    label = record.get("label") or record.get("args", {}).get("label") or path.stem
+    return label, results, status_known
+
+
+def save(
+    path: Path, label: str, harness: Harness, args: argparse.Namespace, results: list[Result], seconds: float
+) -> None:
+    record = {
+        "label": label,
+        "model": harness.model,
+        "system_prompt": harness.settings.system_prompt,
+        "request": harness.request(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "minutes": round(seconds / 60, 2),
+        "results": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False))
 
 
 # ---------------------------------------------------------------- command line
@@ -312,14 +307,17 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
         if getattr(args, flag) is not None:
             env[name] = str(getattr(args, flag))
     if args.max_tokens is not None:
-        env["MAX_TOKENS"] = str(args.max_tokens)  # the cap for remote models too
+        env["MAX_TOKENS"] = str(args.max_tokens)  # the cap of remote models
     if args.system_prompt is not None:
         env["SYSTEM_PROMPT"] = args.system_prompt
+    # no saved choice from the Models page: the flags say which model answers
+    env["DATA_DIR"] = tempfile.mkdtemp(prefix="recall-eval-")
     if args.ollama:
-        host = from_environ(env).ollama_host
-        args.api_base, args.model = f"{host}/v1", args.ollama
-    if args.api_base:
-        env.update(LLM_PROVIDER="openai", OPENAI_API_BASE=args.api_base, OPENAI_MODEL=args.model or "")
+        base = ollama.api_base(from_environ(env).ollama_host)
+        # as the app does: never send an OpenAI-compatible server's key to Ollama
+        env.update(LLM_PROVIDER="openai", OPENAI_API_BASE=base, OPENAI_MODEL=args.ollama, OPENAI_API_KEY="")
+    elif args.api_base:
+        env.update(LLM_PROVIDER="openai", OPENAI_API_BASE=args.api_base, OPENAI_MODEL=args.model)
         if args.api_key:
             env["OPENAI_API_KEY"] = args.api_key
     else:
@@ -337,7 +335,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     which.add_argument("--model", help="the model name the endpoint serves")
     which.add_argument("--api-key", help="the endpoint's key, if it wants one")
     which.add_argument("--ollama", metavar="MODEL", help="a model of the Ollama server at OLLAMA_HOST")
-    sampling = p.add_argument_group("sampling (the LOCAL_* settings; --max-tokens also sets MAX_TOKENS)")
+    sampling = p.add_argument_group(
+        "sampling: the LOCAL_* settings of the embedded model (--max-tokens: MAX_TOKENS too)"
+    )
     sampling.add_argument("--temperature", type=float)
     sampling.add_argument("--top-p", type=float)
     sampling.add_argument("--min-p", type=float)
@@ -347,65 +347,53 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     run = p.add_argument_group("the run")
     run.add_argument("--history", choices=("live", "scripted"), default="live")
     run.add_argument("--control", action="store_true", help="never state the fact: measures lucky guesses")
-    run.add_argument("--limit", type=int, help="run only the first N conversations")
+    run.add_argument("--limit", type=int, help="only the first N conversations")
     run.add_argument("--seed", type=int, default=0, help="picks the filler turns; sent to the model too")
-    run.add_argument("--label", help="the table row's name (default: the settings used)")
-    run.add_argument("--json", type=Path, help="save every turn's answer here")
+    run.add_argument("--label", help="the table row's name (default: the sampling used)")
+    run.add_argument("--json", type=Path, help="save every turn's answer here (after each conversation)")
+    run.add_argument("--report", type=Path, nargs="+", metavar="JSON", help="print the table of saved runs and exit")
     args = p.parse_args(argv)
     if args.api_base and not args.model:
         p.error("--api-base needs --model")
     return args
 
 
+def report(paths: list[Path], limit: int | None) -> None:
+    print(HEADER)
+    for path in paths:
+        label, results, status_known = load(path)
+        print(row(label, results[:limit] if limit else results, status_known))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    if args.report:
+        return report(args.report, args.limit)
     cases = CASES[: args.limit] if args.limit else CASES
     for case in cases:
         if leaked := leaks(case):
             raise SystemExit(f"{case.id}: the answer is already in {leaked[0]!r}; fix benchmarks/recall_cases.py")
-    settings = from_environ(environment(args))
-    harness = Harness(settings, args.seed)
-    effective = harness.effective()
+    harness = Harness(from_environ(environment(args)), args.seed)
+    settings, request = harness.settings, harness.request()
+    label = args.label or ", ".join(f"{k}={v}" for k, v in request.items())
     print(f"model: {harness.model} ({settings.llm_provider})")
     print(f"system prompt: {settings.system_prompt!r}")
-    if settings.llm_provider == "local":
-        print(
-            f"settings: LOCAL_TEMPERATURE={settings.local_temperature} LOCAL_TOP_P={settings.local_top_p} "
-            f"LOCAL_MIN_P={settings.local_min_p} LOCAL_REPEAT_PENALTY={settings.local_repeat_penalty} "
-            f"LOCAL_MAX_TOKENS={settings.local_max_tokens} MAX_TOKENS={settings.max_tokens}"
-        )
-    print(f"each request carries: {effective}")
-    print(f"history: {args.history}{', control (fact never said)' if args.control else ''}; seed {args.seed}")
+    print(f"each request carries: {request}")
+    print(f"history: {args.history}{', control (the fact is never said)' if args.control else ''}; seed {args.seed}")
     rng = random.Random(args.seed)
     results: list[Result] = []
     began = time.monotonic()
     for n, case in enumerate(cases, 1):
         result = run_case(harness, case, args.history == "live", args.control, rng)
         results.append(result)
-        final = result.turns[-1]
         mark = "✓" if result.recalled else "✗"
-        print(f"  {n:2}/{len(cases)} {mark} {case.id:<22} d={case.distance:<2} {final.answer[:70]!r}", flush=True)
-    elapsed = time.monotonic() - began
-    status_known = any(t.status_from == "controller" for r in results for t in r.turns)
-    label = args.label or ", ".join(f"{k}={v}" for k, v in effective.items())
-    print(f"\n{len(cases)} conversations in {elapsed / 60:.1f} min\n")
+        answer = result.turns[-1].answer
+        print(f"  {n:2}/{len(cases)} {time.monotonic() - began:6.0f}s {mark} {case.id:<20} {answer[:70]!r}", flush=True)
+        if args.json:  # after every conversation, so a run cut short still leaves its answers
+            save(args.json, label, harness, args, results, time.monotonic() - began)
+    print(f"\n{len(cases)} conversations in {(time.monotonic() - began) / 60:.1f} min\n")
     print(HEADER)
-    print(row(label, results, status_known))
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "model": harness.model,
-                    "system_prompt": settings.system_prompt,
-                    "request": effective,
-                    "args": {k: str(v) for k, v in vars(args).items()},
-                    "minutes": round(elapsed / 60, 2),
-                    "results": [asdict(r) for r in results],
-                },
-                indent=1,
-                ensure_ascii=False,
-            )
-        )
+    print(row(label, results))
 
 
 if __name__ == "__main__":
