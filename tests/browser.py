@@ -128,3 +128,18 @@ def open_memory_page(page: Page, url: str) -> None:
 
 def sidebar(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("stSidebar")
+
+
+def choose_from_menu(page: Page, menu, item: str) -> None:  # type: ignore[no-untyped-def]
+    """Open a popover menu and click `item` in it. A click that lands while Streamlit is still
+    re-drawing the page after a run can be swallowed, so the menu is opened again if needed."""
+    entry = page.get_by_role("button", name=item, exact=True)
+    for _ in range(3):
+        settle(page)
+        menu.get_by_role("button").first.click()
+        try:
+            expect(entry).to_be_visible(timeout=3_000)
+            break
+        except AssertionError:
+            continue
+    click(page, entry)

@@ -10,7 +10,17 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from model.store import ConversationStore
-from tests.browser import app_env, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import (
+    app_env,
+    choose_from_menu,
+    click,
+    messages,
+    open_memory_page,
+    send,
+    settle,
+    sidebar,
+    streamlit_app,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,8 +78,7 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             assert carried[1:] == ["My name is Ada.", "Echo: My name is Ada.", "What is my name?"]
 
             menu = sidebar(page).locator(f".st-key-conv-{saved.id}-menu")
-            menu.get_by_role("button").click()
-            click(page, page.get_by_role("button", name="Rename", exact=True))
+            choose_from_menu(page, menu, "Rename")
             new_name = sidebar(page).get_by_label("New name")
             new_name.fill("Ada, renamed")
             new_name.press("Enter")  # Enter confirms
@@ -77,9 +86,7 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             expect(sidebar(page).get_by_role("button", name="Ada, renamed")).to_be_visible(timeout=15_000)
             expect(sidebar(page).get_by_text("Conversation: Ada, renamed")).to_be_visible()
 
-            settle(page)
-            menu.get_by_role("button").click()
-            click(page, page.get_by_role("button", name="Delete", exact=True))
+            choose_from_menu(page, menu, "Delete")
             expect(sidebar(page).get_by_text("cannot be undone")).to_be_visible()
             click(page, sidebar(page).get_by_role("button", name="Confirm Delete", exact=True))
             expect(sidebar(page).get_by_text("Nothing saved yet")).to_be_visible(timeout=15_000)
