@@ -97,7 +97,7 @@ def stream_agent_reply(llm: OpenAI, history: Sequence[Message], system_prompt: s
         if response.exception is not None:
             raise response.exception
         try:
-            delta = response.queue.get(timeout=0.05)
+            delta = response.queue.get(timeout=0.005)  # the end of the answer is only seen on a timeout
         except Empty:
             if response.is_done and response.queue.empty():
                 break

@@ -50,7 +50,7 @@ def shoot(page: Page, name: str) -> None:
 def test_home_says_when_the_model_is_ready_without_a_reload(page: Page, app: str) -> None:
     # first in this file: the app's model has not been loaded yet
     page.goto(app)
-    expect(page.get_by_text("Embedded model: loading…")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text(re.compile("Embedded model: (starting|loading)…"))).to_be_visible(timeout=30_000)
     expect(page.get_by_text("Embedded model: ready")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("tiny demo model")).to_be_visible()
     expect(page.get_by_role("link", name="Models: choose or download a capable model")).to_be_visible()

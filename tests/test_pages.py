@@ -49,7 +49,7 @@ def test_home_on_the_embedded_model_does_not_wait_for_it(monkeypatch: pytest.Mon
     at = app().run()
     assert not at.exception
     assert server.state == "loading"  # Home started it and returned without waiting
-    assert any("Embedded model: loading" in s.value for s in at.success)
+    assert any("Embedded model: starting" in s.value for s in at.success)
     server.start()  # waits for the loading to end
     assert server.state == "ready"
 

@@ -16,7 +16,7 @@ from typing import Literal
 import streamlit as st
 
 from controller.chat import ChatController, Turn
-from controller.runtime import Runtime
+from controller.runtime import Runtime, warm_up
 from model.message import Conversation, Message
 from model.store import StoreError
 from utils.errors import LocalModelFailed, ProviderError
@@ -119,6 +119,7 @@ class ChatView:
             st.error(problem, icon=":material/save:")
         self.draw_usage(runtime)
         self.sidebar(runtime)
+        warm_up()  # once per process, after the page is drawn
 
     # state ------------------------------------------------------------------
     @property

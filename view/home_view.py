@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from controller.runtime import warm_up
 from utils.local_server import LocalModelServer
 from view import resources
 
 STATE_TEXT = {
-    "idle": "loads when you send the first message",
+    "idle": "starting…",
     "loading": "loading…",
     "ready": "ready",
 }
@@ -29,7 +30,6 @@ class HomeView:
         if info.problem:
             st.error(info.problem)
         elif local is not None:
-            local.start_in_background()  # Home never waits for the model
             self.model_state(local)
         else:
             st.success(f"Answers come from {info.api_base}.")
@@ -37,6 +37,11 @@ class HomeView:
         st.page_link("pages/1_Simple_Chatbot.py", label="Simple Chatbot", icon="💬")
         st.page_link("pages/2_Chatbot_With_Memory.py", label="Chatbot With Memory", icon="🧠")
         st.page_link("pages/3_Models.py", label="Models: choose or download a capable model", icon="🧩")
+        if local is not None and not info.problem:
+            # Last, once the page is drawn: loading the model holds Python's lock for most of a
+            # second, which would hold up the rest of this page (and every other session).
+            local.start_in_background()  # Home never waits for the model
+        warm_up()
 
     def model_state(self, local: LocalModelServer) -> None:
         """The embedded model's state, redrawn alone every second until it is ready or failed."""
