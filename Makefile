@@ -45,6 +45,8 @@ bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/page_bench.py
 	$(PY) benchmarks/load_bench.py
 	$(PY) benchmarks/startup_bench.py
+	$(PY) benchmarks/turn_split.py
+	$(PY) benchmarks/recall_eval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

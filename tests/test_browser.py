@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -85,6 +86,21 @@ def test_save_load_in_a_fresh_session_continue_rename_delete(browser: Browser, t
             settle(page)
             expect(sidebar(page).get_by_role("button", name="Ada, renamed")).to_be_visible(timeout=15_000)
             expect(sidebar(page).get_by_text("Conversation: Ada, renamed")).to_be_visible()
+
+            choose_from_menu(page, menu, "Export")
+            with page.expect_download() as download:
+                sidebar(page).get_by_role("button", name="Download JSON").click()
+            exported = json.loads(Path(download.value.path()).read_text("utf-8"))
+            assert exported["conversation"]["name"] == "Ada, renamed"
+            assert [m["content"] for m in exported["conversation"]["messages"]] == [
+                *carried[1:],
+                "Echo: What is my name?",
+            ]
+            with page.expect_download() as download:
+                choose_from_menu(page, menu, "Export")
+                sidebar(page).get_by_role("button", name="Download Markdown").click()
+            markdown = Path(download.value.path()).read_text("utf-8")
+            assert markdown.startswith("# Ada, renamed") and "Echo: What is my name?" in markdown
 
             choose_from_menu(page, menu, "Delete")
             expect(sidebar(page).get_by_text("cannot be undone")).to_be_visible()
