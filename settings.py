@@ -90,7 +90,9 @@ def _float(env: dict[str, str], name: str, default: float, low: float = 0.0, hig
     except ValueError:
         raise SettingsError(f"{name} must be a number, not {raw!r}. Fix it in .env or the environment.") from None
     if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low:g} and {high:g}, not {value:g}. Fix it in .env or the environment.")
+        raise SettingsError(
+            f"{name} must be between {low:g} and {high:g}, not {value:g}. Fix it in .env or the environment."
+        )
     return value
 
 

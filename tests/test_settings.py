@@ -52,3 +52,19 @@ def test_env_example_lists_every_setting() -> None:
     assert names, "settings.py reads no variables?"
     missing = [n for n in sorted(names) if f"{n}=" not in example]
     assert not missing, f".env.example lacks {missing}"
+
+
+def test_sampling_settings_are_checked_with_the_fix_in_the_message() -> None:
+    settings = from_environ({"LOCAL_TEMPERATURE": "0.7", "LOCAL_MAX_TOKENS": "64"}, dotenv_path=None)
+    assert settings.local_temperature == 0.7 and settings.local_max_tokens == 64
+    with pytest.raises(SettingsError, match=r"LOCAL_TEMPERATURE must be between 0 and 2, not 5.*\.env"):
+        from_environ({"LOCAL_TEMPERATURE": "5"}, dotenv_path=None)
+    with pytest.raises(SettingsError, match=r"LOCAL_TOP_P must be a number, not 'high'"):
+        from_environ({"LOCAL_TOP_P": "high"}, dotenv_path=None)
+
+
+def test_app_data_lives_beside_the_conversations_unless_data_dir_says_otherwise(tmp_path: Path) -> None:
+    beside = from_environ({"CONVERSATIONS_FILE": str(tmp_path / "a" / "c.json")}, dotenv_path=None)
+    assert beside.data_dir == tmp_path / "a" and beside.preferences_file == tmp_path / "a" / "preferences.json"
+    chosen = from_environ({"DATA_DIR": str(tmp_path / "data")}, dotenv_path=None)
+    assert chosen.conversations_file == tmp_path / "data" / "conversations.json"
