@@ -41,12 +41,13 @@ def shared_server(model_path: str, context_window: int, parallel: int, threads: 
 
 
 _warmed = threading.Event()
+AFTER_THE_PAGE = 0.3  # seconds between a page's run and work started behind it
 
 
 def warm_up() -> None:
     """Import what the first answer needs (LlamaIndex, the tokenizer) in the background, once per
-    process: the first message of a process then waits 0.2-0.3 s, not 1.2-1.6 s. Called once a
-    page is drawn, so it never delays a page."""
+    process: the first message of a process then waits 0.2-0.3 s, not 1.2-1.6 s. Called by the
+    chat pages once drawn (not by Home, whose idle memory stays small)."""
     if _warmed.is_set():
         return
     _warmed.set()
@@ -58,7 +59,10 @@ def warm_up() -> None:
 
         get_tokenizer()
 
-    threading.Thread(target=load, name="bnagpt-warm-up", daemon=True).start()
+    # a moment later, so the page's last elements reach the browser before the imports take the GIL
+    timer = threading.Timer(AFTER_THE_PAGE, load)
+    timer.daemon = True
+    timer.start()
 
 
 @lru_cache(maxsize=8)

@@ -104,12 +104,14 @@ class LocalModelServer:
                 raise LocalModelFailed(self.error) from error
             self.state = "ready"
 
-    def start_in_background(self) -> None:
-        """Begin loading without waiting (Home never waits for the model)."""
+    def start_in_background(self, after: float = 0.0) -> None:
+        """Begin loading, `after` seconds from now, without waiting (Home never waits for the model)."""
         if self.state != "idle":
             return
         self.state = "loading"  # at once, so the page that asked says so
-        threading.Thread(target=self._start_quietly, name="bnagpt-local-model", daemon=True).start()
+        timer = threading.Timer(after, self._start_quietly)
+        timer.name, timer.daemon = "bnagpt-local-model", True
+        timer.start()
 
     def _start_quietly(self) -> None:
         with contextlib.suppress(LocalModelFailed):  # state and error stay on self for the page

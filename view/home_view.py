@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from controller.runtime import warm_up
+from controller.runtime import AFTER_THE_PAGE
 from utils.local_server import LocalModelServer
 from view import resources
 
@@ -38,10 +38,9 @@ class HomeView:
         st.page_link("pages/2_Chatbot_With_Memory.py", label="Chatbot With Memory", icon="🧠")
         st.page_link("pages/3_Models.py", label="Models: choose or download a capable model", icon="🧩")
         if local is not None and not info.problem:
-            # Last, once the page is drawn: loading the model holds Python's lock for most of a
-            # second, which would hold up the rest of this page (and every other session).
-            local.start_in_background()  # Home never waits for the model
-        warm_up()
+            # Last, and a moment after the page is sent: loading the model holds Python's lock for
+            # most of a second, which would hold up this page (and every other session).
+            local.start_in_background(after=AFTER_THE_PAGE)  # Home never waits for the model
 
     def model_state(self, local: LocalModelServer) -> None:
         """The embedded model's state, redrawn alone every second until it is ready or failed."""
