@@ -166,7 +166,7 @@ class ChatView:
 
     def draw_notice(self) -> None:
         if notice := st.session_state.get(f"{self.key}:notice"):
-            st.info(notice, icon="ℹ️")
+            st.info(notice, icon=":material/info:")
 
     def draw_starters(self) -> None:
         """An empty chat: a greeting and example prompts to start from."""
@@ -243,7 +243,7 @@ class ChatView:
             st.warning(
                 f"The {usage.messages_out_of_view:,} oldest messages no longer fit in the model's context window: "
                 "it answers from the newest ones only.",
-                icon="📜",
+                icon=":material/history:",
             )
 
     def draw_failure(self) -> None:
@@ -390,7 +390,7 @@ class MemoryChatView(ChatView):
         opened = self.open_conversation
         with st.sidebar:
             if opened is not None:
-                st.info(f"Conversation: {as_text(opened[1])}", icon="💾")
+                st.info(f"Conversation: {as_text(opened[1])}", icon=":material/save:")
         ConversationSidebar(
             runtime.conversations(),
             self.messages,
