@@ -8,6 +8,7 @@ keep one copy of the repeated text. It knows no language: it compares characters
 from __future__ import annotations
 
 import re
+from bisect import bisect
 from collections import Counter
 
 # A block repeated back to back counts as a loop once it has come 3 times and the repeats
@@ -22,12 +23,23 @@ MIN_SENTENCE_WORDS = 4
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 
 
+# The same run of N_GRAM words (outside code blocks) this many times: a loop that varies a little
+# between its copies ("So let me tell you a little secret…" over and over, with other words between).
+N_GRAM = 6
+MAX_SAME_N_GRAM = 4
+N_GRAM_WINDOW = 600  # only the newest words are looked at: a loop is recent by nature
+
+_WORD = re.compile(r"\w+")
+_FENCE = re.compile(r"^ {0,3}(```|~~~)", re.MULTILINE)
+
+
 def loop_start(text: str) -> int | None:
     """Where `text` should be cut because it repeats itself, or None when it does not.
 
-    The cut keeps one copy of what was repeated: everything before the second copy.
+    The cut keeps the text before the copy that made it a loop.
     """
-    return _periodic_tail(text) if (cut := _repeated_sentence(text)) is None else cut
+    cuts = [cut for check in (_repeated_sentence, _repeated_n_gram, _periodic_tail) if (cut := check(text)) is not None]
+    return min(cuts, default=None)
 
 
 def _periodic_tail(text: str) -> int | None:
@@ -68,3 +80,27 @@ def _repeated_sentence(text: str) -> int | None:
         if counts[sentence] >= MAX_SAME_SENTENCE:
             return begin
     return None
+
+
+def _repeated_n_gram(text: str) -> int | None:
+    """The same N_GRAM words too often: the start of the sentence holding the copy too many.
+    Words inside fenced code blocks (after an odd number of fences) are not counted: code repeats."""
+    fences = [m.start() for m in _FENCE.finditer(text)]
+    words = [m for m in _WORD.finditer(text) if bisect(fences, m.start()) % 2 == 0][-N_GRAM_WINDOW:]
+    seen: dict[tuple[str, ...], list[int]] = {}
+    for i in range(len(words) - N_GRAM + 1):
+        gram = tuple(w.group().casefold() for w in words[i : i + N_GRAM])
+        starts = seen.setdefault(gram, [])
+        if starts and words[i].start() < _end_of(words, starts[-1]):
+            continue  # overlapping itself ("ha ha ha ha ha ha ha"): the periodic check's case
+        starts.append(i)
+        if len(starts) >= MAX_SAME_N_GRAM:
+            at = words[i].start()
+            boundary = max(text.rfind(mark, 0, at) for mark in (". ", "! ", "? ", "\n"))
+            previous = words[starts[-2]].start()
+            return boundary + 1 if boundary > previous else at
+    return None
+
+
+def _end_of(words: list[re.Match[str]], first: int) -> int:
+    return words[first + N_GRAM - 1].end()

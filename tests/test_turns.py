@@ -66,6 +66,22 @@ def test_the_same_sentence_coming_back_between_others_is_a_loop() -> None:
     assert cut is not None and text[:cut].count("I do not know your name at all.") == 3
 
 
+def test_a_loop_that_varies_between_its_copies_is_seen() -> None:
+    # as SmolLM2 wrote it: the same phrases again and again, with other words between them
+    text = " ".join(
+        f"So let me tell you a little secret that can help your Job Interview: The {word} WAY! "
+        f"You know, I've been doing this job long enough. {filler}."
+        for word, filler in [("FIRST", "Right"), ("BEST", "Sure thing"), ("ONLY", "Of course"), ("LAST", "Well")]
+    )
+    cut = loop_start(text)
+    assert cut is not None and text[:cut].count("So let me tell you a little secret") == 3
+
+
+def test_repeated_phrases_in_code_blocks_are_not_a_loop() -> None:
+    code = "".join(f"assert parse_the_value_of(item_{n}, strict=True) is not None\nx = {n}\n" for n in range(6))
+    assert loop_start(f"Here is the test:\n\n```python\n{code}```\n\nIt checks every item.") is None
+
+
 def test_loops_of_characters_without_spaces_are_seen() -> None:
     assert loop_start("答案是" + "我不知道。" * 20) is not None
     assert loop_start("!" * 100) is not None
