@@ -6,6 +6,7 @@ imported here: LlamaIndex loads when the first answer is asked for, so Home star
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import replace
 from functools import cached_property, lru_cache
@@ -58,6 +59,7 @@ def warm_up() -> None:
         import controller.chat  # noqa: F401 - LlamaIndex, the agent, the OpenAI SDK
 
         get_tokenizer()
+        gc.freeze()  # LlamaIndex's modules live as long as the process: no collection needs to walk them
 
     # a moment later, so the page's last elements reach the browser before the imports take the GIL
     timer = threading.Timer(AFTER_THE_PAGE, load)
