@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from utils.files import fsync_dir
+
 VERSION = 1
 
 # One lock per file for the threads (Streamlit sessions) of this process: a change re-reads the
@@ -88,7 +90,7 @@ class PreferencesStore:
             except BaseException:
                 Path(temp).unlink(missing_ok=True)
                 raise
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         except OSError as error:
             raise PreferencesError(f"Your choice could not be saved to {self.path} ({error.strerror}).") from None
         self.problem = ""
@@ -114,11 +116,3 @@ class PreferencesStore:
 def _lock(path: Path) -> threading.Lock:
     with _locks_guard:
         return _locks.setdefault(path.resolve(), threading.Lock())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -38,6 +38,7 @@ from model.document import name_key as name_key
 from model.document import parse_document as parse_document
 from model.document import unique_name as unique_name
 from model.message import Conversation, Message, utc_now, valid_text
+from utils.files import fsync_dir
 
 LOCK_TIMEOUT = 30.0
 STALE_TEMP_SECONDS = 60.0
@@ -362,7 +363,7 @@ class ConversationStore:
                 if self._stat() == key:  # else it was replaced while we were reading: read the new one
                     target = self._beside(real, "corrupt")
                     os.replace(real, target)
-                    _fsync_dir(real.parent)
+                    fsync_dir(real.parent)
         except (OSError, StoreUnavailable) as exc:  # e.g. a read-only folder: keep the file, save nothing
             why, fix = (exc.reason, exc.fix) if isinstance(exc, StoreUnavailable) else _explain(exc)
             self._problem = StoreCorrupted(self.path, None, f"{reason}; moving it aside failed: {why}", fix)
@@ -451,7 +452,7 @@ class ConversationStore:
             with suppress(OSError):
                 os.unlink(temp)
             raise _unavailable(exc, "save to", real) from exc
-        _fsync_dir(real.parent)
+        fsync_dir(real.parent)
         return file
 
     def _write_new(self, path: Path, data: bytes) -> None:
@@ -505,15 +506,3 @@ class ConversationStore:
             yield
         finally:
             self._lock.release()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable. Best effort: some systems cannot open or sync a directory."""
-    if os.name != "posix":
-        return
-    with suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -46,9 +46,11 @@ def app_env(api: FakeOpenAI, conversations: Path) -> dict[str, str]:
 
 
 @contextmanager
-def streamlit_app(env: dict[str, str], log: Path, address: str | None = "127.0.0.1") -> Iterator[str]:
-    """`streamlit run Home.py` as a user would start it; yields its URL. With `address=None`
-    the app listens where .streamlit/config.toml says."""
+def streamlit_app(
+    env: dict[str, str], log: Path, address: str | None = "127.0.0.1", script: str = "Home.py"
+) -> Iterator[str]:
+    """`streamlit run Home.py` (or another `script`) as a user would start it; yields its URL.
+    With `address=None` the app listens where .streamlit/config.toml says."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GROQ_", "OPENAI_", "LLM_", "LOCAL_"))}
     full_env.update(env)
@@ -58,7 +60,7 @@ def streamlit_app(env: dict[str, str], log: Path, address: str | None = "127.0.0
             "-m",
             "streamlit",
             "run",
-            "Home.py",
+            script,
             "--server.port",
             str(port),
             "--server.headless",

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser import free_port
+from tests.browser import streamlit_app
 from utils.text import as_text, inert_markdown, inert_stream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,29 +197,8 @@ def markdown_app(docs: list[str], tmp_path: Path) -> Iterator[str]:
     (tmp_path / "docs.json").write_text(json.dumps(docs))
     script = tmp_path / "render.py"
     script.write_text(APP.format(root=str(ROOT), docs=str(tmp_path / "docs.json")))
-    port = free_port()
-    with (tmp_path / "streamlit.log").open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)]
-            + ["--server.headless", "true", "--server.address", "127.0.0.1"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "streamlit.log").read_text()
-            time.sleep(0.2)
+    with streamlit_app({}, tmp_path / "streamlit.log", script=str(script)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 LIVE = """(n) => {

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from utils.files import fsync_dir
 from utils.gguf import GGUF_MAGIC
 
 CHUNK = 1024 * 1024
@@ -130,7 +131,7 @@ def download(
                 raise _disk_failure(error, folder) from None
             raise
         os.replace(part, target)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return Downloaded(target, size, digest, resumed_from, time.monotonic() - started)
 
 
@@ -315,14 +316,6 @@ def _disk_failure(error: OSError, folder: Path) -> DownloadFailed:
             f"in {folder}, or set MODELS_DIR to a bigger disk, then download again."
         )
     return DownloadFailed(f"Could not write to {folder} ({error.strerror or error}). Check MODELS_DIR.")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _mb(size: int) -> str:
