@@ -184,7 +184,7 @@ class Result:
 class Harness:
     """The model under test behind the app's own chat controller."""
 
-    def __init__(self, settings: Settings, seed: int) -> None:
+    def __init__(self, settings: Settings, seed: int, extra_body: dict[str, Any] | None = None) -> None:
         runtime = Runtime(settings)
         self.settings = runtime.settings
         self.model = runtime.provider().model
@@ -195,7 +195,10 @@ class Harness:
 
         def seeded(watch: Any) -> Any:
             llm = build(watch)
-            llm.additional_kwargs = {**llm.additional_kwargs, "seed": seed}
+            kwargs = {**llm.additional_kwargs, "seed": seed}
+            if extra_body:
+                kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **extra_body}
+            llm.additional_kwargs = kwargs
             return llm
 
         # the app's own LLM factory plus a fixed seed, so a run can be repeated answer for answer
@@ -344,6 +347,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     sampling.add_argument("--repeat-penalty", type=float)
     sampling.add_argument("--max-tokens", type=int)
     sampling.add_argument("--system-prompt", help="instead of SYSTEM_PROMPT")
+    sampling.add_argument(
+        "--extra-body",
+        type=json.loads,
+        metavar="JSON",
+        help="to explore: server sampling fields the app has no setting for, e.g. '{\"dry_multiplier\": 0.8}'",
+    )
     run = p.add_argument_group("the run")
     run.add_argument("--history", choices=("live", "scripted"), default="live")
     run.add_argument("--control", action="store_true", help="never state the fact: measures lucky guesses")
@@ -373,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     for case in cases:
         if leaked := leaks(case):
             raise SystemExit(f"{case.id}: the answer is already in {leaked[0]!r}; fix benchmarks/recall_cases.py")
-    harness = Harness(from_environ(environment(args)), args.seed)
+    harness = Harness(from_environ(environment(args)), args.seed, args.extra_body)
     settings, request = harness.settings, harness.request()
     label = args.label or ", ".join(f"{k}={v}" for k, v in request.items())
     print(f"model: {harness.model} ({settings.llm_provider})")
