@@ -360,18 +360,26 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--seed", type=int, default=0, help="picks the filler turns; sent to the model too")
     run.add_argument("--label", help="the table row's name (default: the sampling used)")
     run.add_argument("--json", type=Path, help="save every turn's answer here (after each conversation)")
-    run.add_argument("--report", type=Path, nargs="+", metavar="JSON", help="print the table of saved runs and exit")
+    run.add_argument(
+        "--report", nargs="+", metavar="JSON", help="print the table of saved runs (a,b: one row) and exit"
+    )
     args = p.parse_args(argv)
     if args.api_base and not args.model:
         p.error("--api-base needs --model")
     return args
 
 
-def report(paths: list[Path], limit: int | None) -> None:
+def report(runs: list[str], limit: int | None) -> None:
+    """One row per saved run; runs joined by commas (other seeds of one setting) make one row."""
     print(HEADER)
-    for path in paths:
-        label, results, status_known = load(path)
-        print(row(label, results[:limit] if limit else results, status_known))
+    for run in runs:
+        label, results, status_known = "", [], True
+        for path in run.split(","):
+            name, some, known = load(Path(path))
+            label = label or name
+            results += some[:limit] if limit else some
+            status_known = status_known and known
+        print(row(label, results, status_known))
 
 
 def main(argv: list[str] | None = None) -> None:
