@@ -53,6 +53,7 @@ class Settings:
     ollama_host: str = DEFAULT_OLLAMA_HOST
     data_dir: Path = ROOT
     conversations_file: Path = ROOT / "conversations.json"
+    assistants_file: Path = ROOT / "assistants.json"
     request_timeout: float = 60.0
     max_tokens: int = 1024
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -126,6 +127,7 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
     # Without DATA_DIR, app data lives beside the conversations file (or beside Home.py).
     data_dir = Path(data).expanduser() if data else (conversations_file.parent if conversations_file else ROOT)
     models = get("MODELS_DIR")
+    assistants = get("ASSISTANTS_FILE")
     return Settings(
         llm_provider=provider,
         groq_api_key=groq_key,
@@ -147,6 +149,7 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         ollama_host=get("OLLAMA_HOST", DEFAULT_OLLAMA_HOST).rstrip("/"),
         data_dir=data_dir,
         conversations_file=conversations_file or data_dir / "conversations.json",
+        assistants_file=Path(assistants).expanduser() if assistants else data_dir / "assistants.json",
         request_timeout=_float(env, "REQUEST_TIMEOUT", 60.0, 0.1),
         max_tokens=_int(env, "MAX_TOKENS", 1024, minimum=1),
         system_prompt=get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),

@@ -21,6 +21,7 @@ from utils.local_server import LocalModelServer  # noqa: E402
 
 APP_VARIABLES = [
     "LLM_PROVIDER",
+    "ASSISTANTS_FILE",
     "GROQ_API_KEY",
     "GROQ_MODEL",
     "GROQ_API_BASE",
