@@ -213,11 +213,20 @@ def local_sampling(settings: Settings) -> dict[str, Any]:
     }
 
 
+JSON_MODE = {"type": "json_object"}  # OpenAI's JSON mode; llama.cpp's server and Groq accept it too
+
+
 def build_llm(
-    settings: Settings, local: LocalModelServer | None = None, watch: StreamWatch | None = None
+    settings: Settings,
+    local: LocalModelServer | None = None,
+    watch: StreamWatch | None = None,
+    *,
+    temperature: float | None = None,
+    json_mode: bool = False,
 ) -> OpenAILike:
     """The LLM for this configuration. For the embedded model, `local` must be started.
-    With a `watch`, streamed answers report how they ended and can be stopped."""
+    With a `watch`, streamed answers report how they ended and can be stopped. `temperature`
+    (an assistant's) replaces the default; `json_mode` asks the endpoint for one JSON object."""
     common: dict[str, Any] = dict(
         is_chat_model=True,
         is_function_calling_model=True,
@@ -228,6 +237,10 @@ def build_llm(
     if watch is not None:
         common["http_client"] = watch.http
     llm = _build(settings, local, common)
+    if temperature is not None:
+        llm.temperature = temperature
+    if json_mode:
+        llm.additional_kwargs = {**llm.additional_kwargs, "response_format": JSON_MODE}
     llm._watch = watch
     return llm
 
