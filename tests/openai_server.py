@@ -2,7 +2,9 @@
 
 It records every request (headers and JSON body), answers chat completions streamed or
 not, can fail on purpose (`fail_next`), and can forward to a real upstream server (the
-embedded llama.cpp server) so tests can see exactly what reached the model.
+embedded llama.cpp server) so tests can see exactly what reached the model. Its /models
+lists `script.models`, with any `script.model_fields`, unless `script.models_failure` or
+`script.models_delay` says otherwise.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class Script:
     chunk_delay: float = 0.0
     failures: list[str] = field(default_factory=list)  # consumed one per chat request
     retry_after: str = "1"
+    # /models: extra fields per model id (e.g. {"whisper-large-v3": {"active": False}}),
+    # how every /models request fails ("401", "500", "not-json"; "" answers), and a wait first
+    model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models_failure: str = ""
+    models_delay: float = 0.0
 
 
 class FakeOpenAI:
@@ -58,6 +65,10 @@ class FakeOpenAI:
     @property
     def chat_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def models_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.rstrip("/").endswith("/models")]
 
     def fail_next(self, *kinds: str) -> None:
         """Queue failures: 401, 429, 404, 500, 'decommissioned', 'cut', 'hang', 'unfinished', 'close-delimited'."""
@@ -90,13 +101,34 @@ class FakeOpenAI:
             def do_GET(self) -> None:  # noqa: N802
                 fake.requests.append(Recorded(self.path, dict(self.headers), {}))
                 if self.path.rstrip("/").endswith("/models"):
+                    self._models()
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def _models(self) -> None:
+                if fake.script.models_delay:
+                    fake._stop.wait(fake.script.models_delay)  # ends at once when the server stops
+                failure = fake.script.models_failure
+                if failure == "401":
+                    self._json(401, {"error": {"message": "Invalid API Key", "code": "invalid_api_key"}})
+                elif failure == "500":
+                    self._json(500, {"error": {"message": "internal error"}})
+                elif failure == "not-json":
+                    page = b"<html>a captive portal</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                elif failure:
+                    raise ValueError(failure)
+                else:
                     data = [
                         {"id": m, "object": "model", "owned_by": "test", "context_window": w}
+                        | fake.script.model_fields.get(m, {})
                         for m, w in fake.script.models.items()
                     ]
                     self._json(200, {"object": "list", "data": data})
-                else:
-                    self._json(404, {"error": {"message": "not found"}})
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)

@@ -1,4 +1,5 @@
-"""Choosing the model: GGUF files, Ollama (a stand-in on loopback), Groq; the Models page through AppTest."""
+"""Choosing the model: GGUF files, Ollama (a stand-in on loopback), Groq and OpenAI-compatible servers
+(`FakeOpenAI` on loopback); the Models page through AppTest."""
 
 from __future__ import annotations
 
@@ -15,14 +16,26 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import settings
-from controller.models import ModelChoiceError, ModelFileError, ModelsController, ollama_cache
+from controller import models
+from controller.chat import ChatController
+from controller.models import (
+    ModelChoiceError,
+    ModelFileError,
+    ModelOption,
+    ModelsController,
+    ollama_cache,
+    remote_cache,
+)
+from controller.runtime import Runtime
 from tests.browser import free_port
 from tests.ollama_server import FakeOllama
+from tests.openai_server import FakeOpenAI
 from tests.test_downloads import FileServer, crafted_gguf, sha256
 from utils import ollama
 from utils.downloads import DownloadFailed, file_name
 from utils.gguf import load_recommended
 from utils.local_server import find_bundled_model
+from utils.providers import build_llm, describe, is_chat_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_PAGE = str(ROOT / "pages" / "3_Models.py")
@@ -35,8 +48,10 @@ def no_ollama(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.setenv("MODELS_DIR", str(tmp_path / "models"))
     settings.get_settings.cache_clear()
     ollama_cache.clear()
+    remote_cache.clear()
     yield
     ollama_cache.clear()
+    remote_cache.clear()
 
 
 def controller() -> ModelsController:
@@ -187,7 +202,7 @@ def test_an_explicit_provider_is_the_default_and_an_available_choice_wins(
         "https://api.groq.com/openai/v1",
         "groq:openai/gpt-oss-120b",
     )
-    assert c.active() == groq and groq in c.options()
+    assert c.active() == groq == c.option(groq.id)  # the configured model: found without asking Groq
     path = put_model(tmp_path)
     assert controller().choose(f"local:{path}") == controller().active()
     path.unlink()
@@ -200,6 +215,229 @@ def test_an_openai_compatible_server_is_an_option(monkeypatch: pytest.MonkeyPatc
     c = controller()
     assert c.default() == c.active() == c.remote_options()[0]
     assert (c.active().kind, c.active().api_base) == ("openai", "http://127.0.0.1:9/v1")
+
+
+# Groq and OpenAI-compatible servers ---------------------------------------------
+KEY = "gsk_never_shown_7f3a9c"
+
+# What Groq's /models lists (ids and context windows as Groq gives them), chat models or not.
+GROQ_SERVED = {
+    "openai/gpt-oss-120b": 131072,
+    "llama-3.3-70b-versatile": 131072,
+    "llama-3.1-8b-instant": 131072,
+    "moonshotai/kimi-k2-instruct-0905": 262144,
+    "groq/compound": 131072,
+    "whisper-large-v3": 448,
+    "whisper-large-v3-turbo": 448,
+    "playai-tts": 8192,
+    "playai-tts-arabic": 8192,
+    "canopylabs/orpheus-v1-english": 4000,
+    "meta-llama/llama-guard-4-12b": 131072,
+    "meta-llama/llama-prompt-guard-2-86m": 512,
+    "openai/gpt-oss-safeguard-20b": 131072,
+    "gemma2-9b-it": 8192,  # marked "active": false below
+}
+GROQ_CHAT = [  # what of GROQ_SERVED can chat, by name
+    "groq/compound",
+    "llama-3.1-8b-instant",
+    "llama-3.3-70b-versatile",
+    "moonshotai/kimi-k2-instruct-0905",
+    "openai/gpt-oss-120b",
+]
+
+
+@pytest.fixture
+def groq(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """A stand-in for Groq serving GROQ_SERVED; GROQ_MODEL is llama-3.3-70b-versatile (not first by name)."""
+    with FakeOpenAI() as api:
+        api.script.models = dict(GROQ_SERVED)
+        api.script.model_fields = {"gemma2-9b-it": {"active": False}}
+        monkeypatch.setenv("GROQ_API_KEY", KEY)
+        monkeypatch.setenv("GROQ_API_BASE", api.base_url)
+        monkeypatch.setenv("GROQ_MODEL", "llama-3.3-70b-versatile")
+        yield api
+
+
+def shown(c: ModelsController) -> str:
+    """Everything a page could show about the options and their problems."""
+    return " ".join([*(o.label for o in c.options()), c.remote_problem("groq"), c.remote_problem("openai")])
+
+
+def test_groq_lists_every_chat_model_it_serves_the_configured_one_first(groq: FakeOpenAI) -> None:
+    c = controller()
+    found = c.groq_options()
+    assert [o.model for o in found] == [
+        "llama-3.3-70b-versatile",  # GROQ_MODEL
+        "groq/compound",
+        "llama-3.1-8b-instant",
+        "moonshotai/kimi-k2-instruct-0905",
+        "openai/gpt-oss-120b",
+    ]
+    assert {(o.kind, o.api_base) for o in found} == {("groq", groq.base_url)}
+    assert found[2].label == "llama-3.1-8b-instant on Groq" and found[2].id == "groq:llama-3.1-8b-instant"
+    assert c.options() == [*c.local_options(), *found] and c.remote_problem("groq") == ""
+    assert groq.models_requests[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert KEY not in shown(c) and KEY not in repr(found)
+
+
+@pytest.mark.parametrize(
+    ("model", "chat"),
+    [
+        ("llama-3.1-8b-instant", True),
+        ("qwen/qwen3-32b", True),
+        ("groq/compound-mini", True),
+        ("deepseek-r1-distill-llama-70b", True),
+        ("gpt-4o-mini", True),
+        ("whisper-large-v3-turbo", False),
+        ("distil-whisper-large-v3-en", False),
+        ("playai-tts-arabic", False),
+        ("canopylabs/orpheus-arabic-saudi", False),
+        ("gpt-4o-mini-tts", False),
+        ("tts-1-hd", False),
+        ("gpt-4o-transcribe", False),
+        ("llama-guard-3-8b", False),
+        ("meta-llama/llama-prompt-guard-2-22m", False),
+        ("openai/gpt-oss-safeguard-20b", False),
+        ("text-embedding-3-small", False),
+        ("nomic-embed-text", False),
+        ("omni-moderation-latest", False),
+    ],
+)
+def test_which_served_models_can_chat(model: str, chat: bool) -> None:
+    assert is_chat_model({"id": model, "active": True}) is chat
+    assert is_chat_model({"id": model}) is chat  # an OpenAI-compatible server sends no "active"
+    assert is_chat_model({"id": model, "active": False}) is False
+
+
+def test_the_configured_groq_model_comes_first_even_when_not_served(
+    groq: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_MODEL", "retired-model")
+    assert [o.model for o in controller().groq_options()] == ["retired-model", *GROQ_CHAT]
+
+
+def test_each_endpoint_is_asked_once_a_minute_for_every_session(
+    groq: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):  # three sessions, each drawing a picker
+        c = controller()
+        c.options(), c.remote_problem("groq"), c.option("groq:groq/compound")
+    assert len(groq.models_requests) == 1
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_another_key")  # another key may see other models: asked again
+    controller().groq_options()
+    assert len(groq.models_requests) == 2
+    assert KEY not in repr(remote_cache._answers)  # the cache is keyed by a hash of the key
+    monkeypatch.setattr(remote_cache, "seconds", 0.0)  # a minute later
+    controller().groq_options()
+    assert len(groq.models_requests) == 3
+    assert models.REMOTE_CACHE_SECONDS == 60.0
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [("401", "HTTP 401: the API key was refused"), ("500", "HTTP 500"), ("not-json", "the answer is not a model list")],
+)
+def test_a_failing_groq_list_offers_groq_model_and_says_why(groq: FakeOpenAI, failure: str, why: str) -> None:
+    groq.script.models_failure = failure
+    c = controller()
+    assert [o.id for o in c.groq_options()] == ["groq:llama-3.3-70b-versatile"]
+    assert c.remote_problem("groq") == (
+        f"Groq's model list could not be fetched ({why}); only llama-3.3-70b-versatile (GROQ_MODEL) is offered."
+    )
+    assert c.remote_problem("openai") == ""  # not configured
+    assert KEY not in shown(c)
+    groq.script.models_failure = ""  # back, but the failure is kept for a minute too
+    assert len(controller().groq_options()) == 1 and len(groq.models_requests) == 1
+
+
+def test_a_slow_groq_list_costs_the_read_timeout_once(groq: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "REMOTE_READ_TIMEOUT", 0.4)
+    groq.script.models_delay = 30
+    started = time.monotonic()
+    c = controller()
+    assert [o.model for o in c.groq_options()] == ["llama-3.3-70b-versatile"]
+    assert 0.35 < time.monotonic() - started < 1.0
+    assert "(no answer within 0.4 s)" in c.remote_problem("groq")
+    started = time.monotonic()
+    assert len(controller().options()) == 2 and time.monotonic() - started < 0.1  # bundled + GROQ_MODEL
+
+
+def test_nothing_listening_at_groq_is_quick_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", KEY)
+    monkeypatch.setenv("GROQ_API_BASE", f"http://127.0.0.1:{free_port()}/v1")
+    started = time.monotonic()
+    c = controller()
+    assert [o.model for o in c.groq_options()] == ["openai/gpt-oss-120b"]
+    assert c.remote_problem("groq") == (
+        "Groq's model list could not be fetched (no connection); only openai/gpt-oss-120b (GROQ_MODEL) is offered."
+    )
+    assert time.monotonic() - started < 0.3
+
+
+def test_an_openai_compatible_server_lists_its_chat_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOpenAI() as server:
+        server.script.models = {"qwen2.5-7b-instruct": 32768, "bge-m3-embedding": 8192, "served-model": 8192}
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+        c = controller()
+        found = c.remote_options()  # no Groq key: the OpenAI-compatible server only
+        assert [o.id for o in found] == ["openai:qwen2.5-7b-instruct", "openai:served-model"]
+        assert found[0].label == f"qwen2.5-7b-instruct on {server.base_url}" and found[0].api_base == server.base_url
+        assert "Authorization" not in server.models_requests[0].headers  # no OPENAI_API_KEY: none sent
+        monkeypatch.setenv("OPENAI_MODEL", "served-model")
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        assert [o.model for o in controller().openai_options()] == ["served-model", "qwen2.5-7b-instruct"]
+        assert server.models_requests[-1].headers["Authorization"] == f"Bearer {KEY}"
+        server.script.models_failure = "500"
+        remote_cache.clear()
+        c = controller()
+        assert [o.model for o in c.openai_options()] == ["served-model"]
+        assert c.remote_problem("openai") == (
+            f"The model list of {server.base_url} could not be fetched (HTTP 500); "
+            "only served-model (OPENAI_MODEL) is offered."
+        )
+        assert KEY not in shown(c)
+        monkeypatch.delenv("OPENAI_MODEL")
+        c = controller()
+        assert c.openai_options() == [] and "none of its models is offered" in c.remote_problem("openai")
+
+
+def test_option_finds_an_id_asking_only_what_its_kind_needs(groq: FakeOpenAI, tmp_path: Path) -> None:
+    path = put_model(tmp_path)
+    c = controller()
+    assert c.option(f"local:{path}") == next(o for o in c.local_options() if o.path == str(path))
+    assert c.option("groq:llama-3.3-70b-versatile") == ModelOption(
+        "groq", "llama-3.3-70b-versatile", "llama-3.3-70b-versatile on Groq", api_base=groq.base_url
+    )
+    assert groq.models_requests == []  # a GGUF file, or GROQ_MODEL itself, never waits on Groq
+    assert c.option("groq:llama-3.1-8b-instant") == c.groq_options()[2]
+    for missing in ("groq:whisper-large-v3", "groq:gemma2-9b-it", "groq:unknown", "openai:llama-3.1-8b-instant"):
+        assert c.option(missing) is None, missing
+    assert c.option("ollama:qwen2.5:1.5b") is None and c.option("local:/nowhere.gguf") is None
+    assert c.option("") is None and c.option("nonsense") is None
+    assert len(groq.models_requests) == 1
+
+
+def test_a_saved_groq_model_other_than_groq_model_answers(groq: FakeOpenAI, tmp_path: Path) -> None:
+    chosen = controller().choose("groq:llama-3.1-8b-instant")
+    assert preferences(tmp_path)["active_model"] == "groq:llama-3.1-8b-instant"
+    c = controller()  # another session, or after a restart
+    assert c.active() == chosen and c.active() != c.default()
+    # what the chat pages do with it: Runtime.settings, then the provider path a turn takes
+    answering = Runtime(settings.get_settings()).settings
+    assert (answering.llm_provider, answering.groq_model) == ("groq", "llama-3.1-8b-instant")
+    assert describe(answering).model == "llama-3.1-8b-instant"
+    chat = ChatController(
+        lambda watch: build_llm(answering, None, watch), provider="groq", model="m", system_prompt="SYS"
+    )
+    assert "".join(chat.stream_reply([], "hi")) == "Echo: hi"
+    assert groq.chat_requests[-1].body["model"] == "llama-3.1-8b-instant"
+    assert groq.chat_requests[-1].headers["Authorization"] == f"Bearer {KEY}"
+    with pytest.raises(ModelChoiceError, match="not available any more"):
+        controller().choose("groq:whisper-large-v3")
+    groq.script.models_failure = "500"  # Groq's list cannot be had: whether it is still served is unknown
+    remote_cache.clear()
+    assert controller().active() == controller().default()
+    assert controller().saved_choice() == "groq:llama-3.1-8b-instant"  # kept for when the list is back
 
 
 # Ollama --------------------------------------------------------------------------

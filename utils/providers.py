@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -55,16 +56,65 @@ def describe(settings: Settings, local: LocalModelServer | None = None) -> Provi
     return ProviderInfo("local", "Embedded model (llama.cpp, on this machine)", model, "127.0.0.1")
 
 
+class ModelListUnavailable(Exception):
+    """The endpoint's /models answer could not be had; `str(error)` says why in a few words
+    (never the key, never the endpoint's own text)."""
+
+
+def fetch_models(
+    api_base: str, api_key: str, timeout: float = 5.0, connect_timeout: float | None = None
+) -> dict[str, dict]:
+    """The endpoint's /models answer by model id (ModelListUnavailable if it cannot be had).
+    Without `api_key` no Authorization header is sent (a local server may need none)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    connect = timeout if connect_timeout is None else connect_timeout
+    # the reasons are our own words: an exception's text could carry the URL or the server's reply
+    try:
+        response = httpx.get(f"{api_base}/models", headers=headers, timeout=httpx.Timeout(timeout, connect=connect))
+    except httpx.ConnectTimeout:
+        raise ModelListUnavailable(f"no connection within {connect:g} s") from None
+    except httpx.TimeoutException:
+        raise ModelListUnavailable(f"no answer within {timeout:g} s") from None
+    except (httpx.HTTPError, httpx.InvalidURL):
+        raise ModelListUnavailable("no connection") from None
+    if response.status_code in (401, 403):
+        raise ModelListUnavailable(f"HTTP {response.status_code}: the API key was refused")
+    if response.status_code != 200:
+        raise ModelListUnavailable(f"HTTP {response.status_code}")
+    try:
+        data = response.json().get("data")
+    except (ValueError, AttributeError):
+        data = None
+    if not isinstance(data, list):
+        raise ModelListUnavailable("the answer is not a model list")
+    return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m}
+
+
 def list_models(api_base: str, api_key: str, timeout: float = 5.0) -> dict[str, dict]:
     """The endpoint's /models answer by model id; empty if it cannot be had."""
     try:
-        response = httpx.get(f"{api_base}/models", headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout)
-        if response.status_code != 200:
-            return {}
-        data = response.json().get("data", [])
-    except (httpx.HTTPError, ValueError, AttributeError):
+        return fetch_models(api_base, api_key, timeout)
+    except ModelListUnavailable:
         return {}  # the chat call itself will report a real connection problem
-    return {str(m["id"]): m for m in data if isinstance(m, dict) and "id" in m}
+
+
+# What /models lists but cannot chat. Groq's entries carry only id, object, created, owned_by,
+# active, context_window, public_apps (its API reference, "List models"; newer answers add
+# max_completion_tokens): no field says "chat", so the id decides, as with vLLM or llama.cpp. Speech-to-text (whisper-*), text-to-speech (playai-tts*, canopylabs/orpheus-*,
+# OpenAI's tts-1 / *-tts), guard classifiers (llama-guard-*, llama-prompt-guard-*,
+# gpt-oss-safeguard-*), embeddings, rerankers, moderation and image models.
+NOT_CHAT = re.compile(r"whisper|transcribe|(^|[/_.-])tts([/_.-]|$)|orpheus|guard|embed|rerank|moderation|dall-e")
+
+
+def is_chat_model(entry: dict) -> bool:
+    """Whether a /models entry is a model to chat with: not marked `"active": false` (Groq's
+    flag) and, by its id, not a speech, guard, embedding, moderation or image model."""
+    return entry.get("active") is not False and not NOT_CHAT.search(str(entry.get("id", "")).lower())
+
+
+def chat_models(entries: dict[str, dict]) -> list[str]:
+    """The ids of `fetch_models`' answer that can chat, sorted."""
+    return sorted(model for model, entry in entries.items() if is_chat_model(entry))
 
 
 # Facts about (endpoint, model), shared by sessions: an answer is kept for good, a failure
