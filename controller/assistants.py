@@ -1,0 +1,354 @@
+"""The assistant verbs of the Assistants page and the chat: create, edit, duplicate, delete,
+export, import, and the default assistant's instructions.
+
+Every value from a form or a file is checked here, once; a bad one is a FieldError whose
+sentence names the field and says what to do. Errors of the file itself (StoreError) pass
+through as they are: their sentences already say what happened and what to do.
+"""
+
+from __future__ import annotations
+
+import builtins  # `list` is also a method name of AssistantsController
+import json
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Literal, get_args
+
+from controller.models import Kind
+from model.assistant import RESPONSE_FORMATS, TOOLS, Assistant
+from model.assistant_store import AssistantNotFound, AssistantStore
+from model.document import MAX_NAME_LENGTH, _kind, name_key, read_json
+from model.jsonstore import NameTaken
+from model.message import utc_now, valid_text
+
+MAX_DESCRIPTION = 500
+MAX_INSTRUCTIONS = 20_000
+MAX_STARTERS = 6
+MAX_STARTER = 300
+MAX_MODEL_ID = 1_000  # a local model's id holds the GGUF file's absolute path
+MAX_IMPORT_BYTES = 5 * 2**20
+EXPORT_TYPE = "bnagpt-assistants"
+EXPORT_VERSION = 1
+
+Field = Literal["name", "description", "instructions", "model", "temperature", "starters", "response_format", "tools"]
+
+
+class AssistantError(Exception):
+    """Something the user asked of an assistant cannot be done; str() is one sentence for them."""
+
+
+class FieldError(AssistantError):
+    """A form field holds a value an assistant cannot have; `field` names it."""
+
+    def __init__(self, field: Field, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+@lru_cache(maxsize=8)
+def shared_assistant_store(path: str) -> AssistantStore:
+    """One store per file and process, shared by sessions: its cache spares re-reading the file."""
+    return AssistantStore(path)
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP  # update(): leave this field as it is
+
+
+class AssistantsController:
+    def __init__(self, store: AssistantStore, default_instructions: str) -> None:
+        self.store = store
+        self.default_instructions = default_instructions  # SYSTEM_PROMPT
+
+    @property
+    def problem(self) -> str | None:
+        """A sentence when the assistants file could not be read (moved aside, or left in place)."""
+        problem = self.store.problem
+        if problem is None:
+            return None
+        told = str(problem).rstrip(".") + "."
+        if problem.moved_to is not None:
+            return f"{told} Assistants start again from none; your conversations are not affected."
+        return f"{told} Your conversations are not affected."
+
+    def list(self) -> builtins.list[Assistant]:
+        """Every assistant, by name."""
+        return self.store.list()
+
+    def get(self, assistant_id: str) -> Assistant | None:
+        return self.store.get(assistant_id)
+
+    def create(
+        self,
+        *,
+        name: str,
+        description: str = "",
+        instructions: str = "",
+        model: str = "",
+        temperature: str | float | None = None,
+        starters: str | Sequence[str] = (),
+        response_format: str = "text",
+        tools: Sequence[str] = (),
+    ) -> Assistant:
+        """A new assistant from the form's values; FieldError names a bad one (a name taken, too)."""
+        fields = _checked(locals())  # the keyword arguments above, checked
+        return self._saving(lambda: self.store.save(Assistant(**fields)))
+
+    def update(
+        self,
+        assistant_id: str,
+        *,
+        name: str | _Keep = KEEP,
+        description: str | _Keep = KEEP,
+        instructions: str | _Keep = KEEP,
+        model: str | _Keep = KEEP,
+        temperature: str | float | None | _Keep = KEEP,
+        starters: str | Sequence[str] | _Keep = KEEP,
+        response_format: str | _Keep = KEEP,
+        tools: Sequence[str] | _Keep = KEEP,
+    ) -> Assistant:
+        """Change the fields given (the others stay as they are now in the file, even if another tab
+        just edited them); FieldError names a bad value, AssistantError if it was deleted meanwhile."""
+        fields = _checked(locals())  # the keyword arguments above that are not KEEP, checked
+
+        def change(old: Assistant) -> Assistant:
+            new = replace(old, **fields)
+            return old if new == old else replace(new, updated_at=utc_now())
+
+        return self._saving(lambda: self.store.update(assistant_id, change))
+
+    def duplicate(self, assistant_id: str) -> Assistant:
+        """A copy named "<name> (copy)" ("(copy 2)"… if taken), with a new id."""
+        original = self._existing(assistant_id)
+        now = utc_now()
+        return self.store.add(replace(original, created_at=now, updated_at=now), _copy_name)
+
+    def delete(self, assistant_id: str) -> bool:
+        """Remove an assistant; False if it was already gone."""
+        return self.store.delete(assistant_id)
+
+    def export(self, ids: Sequence[str] | None = None) -> bytes:
+        """The assistants `ids` (None: all) as an export file that import_file reads back."""
+        chosen = self.store.list() if ids is None else [a for i in ids if (a := self.store.get(i)) is not None]
+        document = {"type": EXPORT_TYPE, "version": EXPORT_VERSION, "assistants": [a.to_dict() for a in chosen]}
+        return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+    def import_file(self, data: bytes) -> builtins.list[Assistant]:
+        """Add the assistants of an export (or of one assistant object, or of an assistants file)
+        with new ids, in one write; a name already taken gets " (2)"…; AssistantError if the file is bad."""
+        if len(data) > MAX_IMPORT_BYTES:
+            raise AssistantError(
+                f"This file is {len(data) / 2**20:.1f} MB; an assistants file can be at most "
+                f"{MAX_IMPORT_BYTES // 2**20} MB. Choose a file exported from the Assistants page."
+            )
+        try:
+            found = read_json(data.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise AssistantError("This file is not text (UTF-8); choose a .json file exported from bnaGPT.") from exc
+        except ValueError as exc:  # also JSONDecodeError
+            raise AssistantError(f"This file is not valid JSON ({exc}); choose a file exported from bnaGPT.") from exc
+        items = _exported(found)
+        if not items:
+            raise AssistantError("This file holds no assistants.")
+        return self.store.import_assistants([_imported(number, item) for number, item in enumerate(items, 1)])
+
+    def instructions(self) -> str:
+        """The default assistant's instructions: the custom ones if set, else SYSTEM_PROMPT."""
+        custom = self.store.default_instructions()
+        return self.default_instructions if custom is None else custom
+
+    def set_instructions(self, text: str) -> None:
+        """Keep custom instructions for the default assistant; "" or SYSTEM_PROMPT's text goes back to the setting."""
+        cleaned = _instructions(text)
+        custom = None if not cleaned or cleaned == self.default_instructions.strip() else cleaned
+        self.store.set_default_instructions(custom)
+
+    def is_custom_instructions(self) -> bool:
+        return self.store.default_instructions() is not None
+
+    def _existing(self, assistant_id: str) -> Assistant:
+        found = self.store.get(assistant_id)
+        if found is None:
+            raise AssistantError(_sentence(AssistantNotFound(assistant_id)))
+        return found
+
+    @staticmethod
+    def _saving(save: Callable[[], Assistant]) -> Assistant:
+        try:
+            return save()
+        except NameTaken as exc:
+            raise FieldError("name", f"An assistant named “{exc.name}” already exists; choose another name.") from exc
+        except AssistantNotFound as exc:
+            raise AssistantError(_sentence(exc)) from exc
+
+
+# --- checking values from forms and files ---
+
+
+def _name(value: object) -> str:
+    name = " ".join(_text("name", value).splitlines()).strip()
+    if not name:
+        raise FieldError("name", "Give the assistant a name.")
+    _at_most("name", name, MAX_NAME_LENGTH, "A name")
+    return name
+
+
+def _description(value: object) -> str:
+    return _at_most("description", _text("description", value).strip(), MAX_DESCRIPTION, "A description")
+
+
+def _instructions(value: object) -> str:
+    return _at_most("instructions", _text("instructions", value).strip(), MAX_INSTRUCTIONS, "Instructions")
+
+
+def _model(value: object) -> str:
+    model = _text("model", value).strip()
+    kind, colon, rest = model.partition(":")
+    if model and (not colon or kind not in get_args(Kind) or not rest.strip() or "\n" in model):
+        raise FieldError("model", "Pick a model from the list, or leave it empty to use the chat's model.")
+    return _at_most("model", model, MAX_MODEL_ID, "A model id")
+
+
+def _temperature(value: object) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else math.nan
+    except (ValueError, OverflowError):  # OverflowError: an integer too big for a float
+        number = math.nan
+    if not 0 <= number <= 2:  # also NaN
+        raise FieldError("temperature", "Temperature must be a number between 0 and 2, like 0.7.")
+    return number
+
+
+def _starters(value: object) -> tuple[str, ...]:
+    lines = value.splitlines() if isinstance(value, str) else value
+    if not isinstance(lines, list | tuple) or not all(isinstance(line, str) for line in lines):
+        raise FieldError("starters", "Conversation starters must be text, one per line.")
+    starters = tuple(valid_text(line).strip() for line in lines if line.strip())
+    if len(starters) > MAX_STARTERS:
+        raise FieldError("starters", f"Give at most {MAX_STARTERS} conversation starters; this has {len(starters)}.")
+    for number, starter in enumerate(starters, 1):
+        if len(starter) > MAX_STARTER:
+            raise FieldError(
+                "starters",
+                f"Conversation starter {number} can be at most {MAX_STARTER} characters; it has {len(starter):,}.",
+            )
+    return starters
+
+
+def _response_format(value: object) -> str:
+    if value not in RESPONSE_FORMATS:
+        raise FieldError("response_format", 'The response format must be "text" or "json".')
+    return str(value)
+
+
+def _tools(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(tool, str) for tool in value):
+        raise FieldError("tools", f"Tools must be a list of names from: {', '.join(TOOLS)}.")
+    if unknown := [tool for tool in value if tool not in TOOLS]:
+        raise FieldError("tools", f"There is no tool {unknown[0]!r}; the tools are {', '.join(TOOLS)}.")
+    return tuple(tool for tool in TOOLS if tool in value)
+
+
+_CHECKS: dict[str, Callable[[Any], object]] = {
+    "name": _name,
+    "description": _description,
+    "instructions": _instructions,
+    "model": _model,
+    "temperature": _temperature,
+    "starters": _starters,
+    "response_format": _response_format,
+    "tools": _tools,
+}
+
+
+def _checked(given: dict[str, Any]) -> dict[str, Any]:
+    """The given fields (not KEEP) as an Assistant holds them; FieldError for the first bad one."""
+    return {key: _CHECKS[key](value) for key, value in given.items() if key in _CHECKS and value is not KEEP}
+
+
+def _text(field: Field, value: object) -> str:
+    if not isinstance(value, str):
+        raise FieldError(field, f"The {field.replace('_', ' ')} must be text, not {_kind(value)}.")
+    return valid_text(value)
+
+
+def _at_most(field: Field, text: str, limit: int, what: str) -> str:
+    if len(text) > limit:
+        raise FieldError(field, f"{what} can be at most {limit:,} characters; this has {len(text):,}.")
+    return text
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _copy_name(name: str, taken: Collection[str]) -> str:
+    """ "<name> (copy)", or "(copy 2)", "(copy 3)"… if taken, cut to fit MAX_NAME_LENGTH."""
+    number = 1
+    while True:
+        suffix = " (copy)" if number == 1 else f" (copy {number})"
+        candidate = name[: MAX_NAME_LENGTH - len(suffix)].rstrip() + suffix
+        if name_key(candidate) not in taken:
+            return candidate
+        number += 1
+
+
+# --- import files ---
+
+
+def _exported(found: object) -> builtins.list[object]:
+    """The assistant objects in an export, a single assistant object or an assistants file."""
+    wrong = (
+        "This file is not an assistants export; choose a file from the Assistants page's Export "
+        f'(it starts with {{"type": "{EXPORT_TYPE}"}}).'
+    )
+    if not isinstance(found, dict):
+        raise AssistantError(wrong)
+    if "type" not in found and "name" in found:  # one assistant object
+        return [found]
+    if "type" not in found and "assistants" in found and "version" in found:  # an assistants.json file
+        _check_version(found["version"])
+        if not isinstance(by_id := found["assistants"], dict):
+            raise AssistantError(wrong)
+        return [{**item, "id": key} if isinstance(item, dict) else item for key, item in by_id.items()]
+    if found.get("type") != EXPORT_TYPE:
+        raise AssistantError(wrong)
+    _check_version(found.get("version"))
+    if not isinstance(found.get("assistants"), list):
+        raise AssistantError("This export is damaged: its 'assistants' is not a list.")
+    items: builtins.list[object] = found["assistants"]
+    return items
+
+
+def _check_version(version: object) -> None:
+    if type(version) is int and version > EXPORT_VERSION:
+        raise AssistantError(f"This file is from a newer bnaGPT (version {version}); update bnaGPT to import it.")
+    if type(version) is not int or version != EXPORT_VERSION:
+        raise AssistantError(f"This file's version is not one bnaGPT knows ({version!r}); it cannot be imported.")
+
+
+def _imported(number: int, item: object) -> Assistant:
+    """One assistant of an import file, checked like the form's values; the sentence says which."""
+    if not isinstance(item, dict):
+        raise AssistantError(f"Assistant {number} in this file is {_kind(item)}, not an object; nothing was imported.")
+    name = item.get("name")
+    label = f"Assistant {number} (“{name[:60]}”)" if isinstance(name, str) and name.strip() else f"Assistant {number}"
+    fields = {key: item.get(key, getattr(Assistant, key, "")) for key in _CHECKS}
+    fields["name"] = item.get("name", "")
+    if isinstance(tools := fields["tools"], list):  # a tool of a newer bnaGPT is left out, as in the file
+        fields["tools"] = [tool for tool in tools if tool in TOOLS or not isinstance(tool, str)]
+    try:
+        checked = _checked(fields)
+    except FieldError as exc:
+        raise AssistantError(f"{label}: {exc} Nothing was imported.") from exc
+    times = {key: item[key] for key in ("created_at", "updated_at") if isinstance(item.get(key), str)}
+    return Assistant(**checked, **times)
