@@ -43,14 +43,19 @@ class ConversationController:
     def suggest_name(self, messages: Sequence[Message]) -> str:
         return suggest_name(tuple(messages))
 
-    def save(self, name: str, messages: Sequence[Message], model: str, *, overwrite: bool = False) -> Conversation:
+    def save(
+        self, name: str, messages: Sequence[Message], model: str, *, overwrite: bool = False, assistant_id: str = ""
+    ) -> Conversation:
         """Save the chat on screen as a new conversation (NameTaken unless `overwrite`)."""
-        return self.store.save(Conversation(name=name, messages=tuple(messages), model=model), overwrite=overwrite)
+        conversation = Conversation(name=name, messages=tuple(messages), model=model, assistant_id=assistant_id)
+        return self.store.save(conversation, overwrite=overwrite)
 
-    def autosave(self, conversation_id: str, name: str, messages: Sequence[Message], model: str) -> Conversation:
-        """Write the open conversation's messages back under its id after a turn (in one locked
-        step, so a rename from another tab is kept; re-created if another tab deleted it)."""
-        return self.store.update_messages(conversation_id, messages, model, name)
+    def autosave(
+        self, conversation_id: str, name: str, messages: Sequence[Message], model: str, assistant_id: str = ""
+    ) -> Conversation:
+        """Write the open conversation's messages (and its assistant) back under its id after a turn
+        (in one locked step, so a rename from another tab is kept; re-created if another tab deleted it)."""
+        return self.store.update_messages(conversation_id, messages, model, name, assistant_id=assistant_id)
 
     def load(self, conversation_id: str) -> Conversation | None:
         return self.store.load(conversation_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:  # LlamaIndex loads only when a message is sent to a model
     from llama_index.core.llms import ChatMessage
@@ -20,6 +20,9 @@ ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 # repetition guard. Interrupted answers (a broken stream) are never saved.
 Status = Literal["complete", "stopped", "length", "repeating"]
 STATUSES: tuple[Status, ...] = ("complete", "stopped", "length", "repeating")
+# What an answer was asked to be: text, or one JSON object (JSON mode).
+Format = Literal["text", "json"]
+FORMATS: tuple[Format, ...] = ("text", "json")
 
 
 def valid_text(text: str) -> str:
@@ -56,6 +59,8 @@ class MessageDict(TypedDict, total=False):
     content: str
     created_at: str
     status: Status  # written only when not "complete"
+    model: str  # the model that wrote an answer; written only when known
+    format: Format  # written only when "json"
 
 
 class ConversationDict(TypedDict):
@@ -65,6 +70,7 @@ class ConversationDict(TypedDict):
     updated_at: str
     model: str
     messages: list[MessageDict]
+    assistant_id: NotRequired[str]  # written only when an assistant answered
 
 
 def _check_role(role: object) -> Role:
@@ -79,6 +85,8 @@ class Message:
     content: str
     created_at: str = field(default_factory=utc_now)
     status: Status = "complete"
+    model: str = ""  # the model that wrote this answer ("" for questions and older files)
+    format: Format = "text"
 
     def __post_init__(self) -> None:
         _check_role(self.role)
@@ -86,12 +94,20 @@ class Message:
             raise ValueError(f"message content must be text, not {type(self.content).__name__}")
         if self.status not in STATUSES:
             raise ValueError(f"unknown message status {self.status!r}: expected one of {', '.join(STATUSES)}")
-        _make_valid(self, ("content", "created_at"))
+        if not isinstance(self.model, str):
+            raise ValueError(f"message model must be text, not {type(self.model).__name__}")
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown message format {self.format!r}: expected one of {', '.join(FORMATS)}")
+        _make_valid(self, ("content", "created_at", "model"))
 
     def to_dict(self) -> MessageDict:
         data: MessageDict = {"role": self.role, "content": self.content, "created_at": self.created_at}
         if self.status != "complete":
             data["status"] = self.status
+        if self.model:
+            data["model"] = self.model
+        if self.format != "text":
+            data["format"] = self.format
         return data
 
     @classmethod
@@ -103,12 +119,15 @@ class Message:
             raise ValueError("a message needs both 'role' and 'content'")
         created_at = data.get("created_at")
         status = data.get("status", "complete")
+        model, answer_format = data.get("model", ""), data.get("format", "text")
         return cls(
             role=_check_role(data["role"]),
             content=data["content"],
             created_at=created_at if isinstance(created_at, str) else utc_now(),
             # an unknown status from a newer version is read as a finished answer, not refused
             status=status if status in STATUSES else "complete",
+            model=model if isinstance(model, str) else "",
+            format=answer_format if answer_format in FORMATS else "text",
         )
 
     def to_llamaindex(self) -> ChatMessage:
@@ -131,12 +150,13 @@ class Conversation:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
+    assistant_id: str = ""  # the assistant this conversation talks to ("" = the default one)
 
     def __post_init__(self) -> None:
-        _make_valid(self, ("name", "model", "id", "created_at", "updated_at"))
+        _make_valid(self, ("name", "model", "id", "created_at", "updated_at", "assistant_id"))
 
     def to_dict(self) -> ConversationDict:
-        return {
+        data: ConversationDict = {
             "id": self.id,
             "name": self.name,
             "created_at": self.created_at,
@@ -144,6 +164,9 @@ class Conversation:
             "model": self.model,
             "messages": [m.to_dict() for m in self.messages],
         }
+        if self.assistant_id:
+            data["assistant_id"] = self.assistant_id
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> Conversation:
@@ -162,13 +185,17 @@ class Conversation:
             model=str(data.get("model") or ""),
             created_at=str(data.get("created_at") or now),
             updated_at=str(data.get("updated_at") or now),
+            assistant_id=assistant if isinstance(assistant := data.get("assistant_id"), str) else "",
         )
 
-    def with_messages(self, messages: list[Message] | tuple[Message, ...], model: str | None = None) -> Conversation:
+    def with_messages(
+        self, messages: list[Message] | tuple[Message, ...], model: str | None = None, assistant_id: str | None = None
+    ) -> Conversation:
         return replace(
             self,
             messages=tuple(messages),
             model=self.model if model is None else model,
+            assistant_id=self.assistant_id if assistant_id is None else assistant_id,
             updated_at=utc_now(),
         )
 

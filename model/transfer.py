@@ -21,9 +21,10 @@ class ImportFailed(ValueError):
 
 
 def to_markdown(conv: Conversation) -> str:
-    """The conversation as Markdown: a title, then one bold-labelled block per message, content as is."""
+    """The conversation as Markdown: a title, then one bold-labelled block per message (an answer
+    names the model that wrote it), content as is."""
     blocks = [f"# {conv.name}"]
-    blocks += [f"**{_LABELS[m.role]}**:\n\n{m.content}" for m in conv.messages]
+    blocks += [f"**{_LABELS[m.role]}**{f' ({m.model})' if m.model else ''}:\n\n{m.content}" for m in conv.messages]
     return "\n\n".join(blocks) + "\n"
 
 

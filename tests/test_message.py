@@ -89,3 +89,25 @@ def test_valid_text_is_not_copied() -> None:
     assert Message("assistant", big).content is big
     accented = "é" * 1000
     assert Message("assistant", accented).content is accented
+
+
+def test_an_answer_keeps_its_model_and_format_and_a_conversation_its_assistant() -> None:
+    answer = Message("assistant", '{"a": 1}', model="llama-3.1-8b-instant", format="json")
+    data = answer.to_dict()
+    assert data["model"] == "llama-3.1-8b-instant" and data["format"] == "json"
+    assert Message.from_dict(data) == answer
+    plain = Message("user", "hi").to_dict()
+    assert "model" not in plain and "format" not in plain  # files stay as small as before
+    conv = Conversation("c", (Message("user", "q"), answer), assistant_id="abc")
+    assert Conversation.from_dict(json.loads(json.dumps(conv.to_dict()))) == conv
+    assert "assistant_id" not in Conversation("d").to_dict()
+    assert conv.with_messages(conv.messages).assistant_id == "abc"
+    assert conv.with_messages(conv.messages, assistant_id="").assistant_id == ""
+
+
+def test_unknown_or_wrong_model_and_format_from_a_file_are_read_safely() -> None:
+    read = Message.from_dict({"role": "assistant", "content": "x", "model": 5, "format": "yaml"})
+    assert (read.model, read.format) == ("", "text")
+    assert Conversation.from_dict({"id": "1", "name": "n", "messages": [], "assistant_id": ["x"]}).assistant_id == ""
+    with pytest.raises(ValueError, match="unknown message format"):
+        Message("assistant", "x", format="yaml")  # type: ignore[arg-type]

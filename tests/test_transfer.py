@@ -211,3 +211,12 @@ def test_system_messages_are_imported_as_they_are_and_kept(tmp_path: Path) -> No
         ("user", "hi"),
     ]
     assert "**System**:\n\nYou are a pirate." in to_markdown(loaded)
+
+
+def test_markdown_names_the_model_of_each_answer() -> None:
+    conv = Conversation(
+        "Models", (Message("user", "q"), Message("assistant", "a", model="big"), Message("assistant", "b"))
+    )
+    text = to_markdown(conv)
+    assert "**Assistant** (big):\n\na" in text
+    assert "**Assistant**:\n\nb" in text
