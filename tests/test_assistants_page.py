@@ -1,0 +1,287 @@
+"""The Assistants page through AppTest: real script runs on a real assistants file under tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import settings
+from controller.assistants import AssistantsController
+from controller.runtime import Runtime
+from tests.openai_server import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/4_Assistants.py"
+MEMORY_PAGE = "pages/2_Chatbot_With_Memory.py"
+
+
+@pytest.fixture(autouse=True)
+def no_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing answers where Ollama would be: the model list is the bundled model (and no wait)."""
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    settings.get_settings.cache_clear()
+
+
+def controller() -> AssistantsController:
+    return Runtime(settings.get_settings()).assistants()
+
+
+def assistants_page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Assistants"
+    return at
+
+
+def click(at: AppTest, key: str) -> None:
+    at.button(key=key).click().run()
+    assert not at.exception, at.exception
+
+
+def fill(at: AppTest, **values: str) -> None:
+    """Type into the open form's fields (text inputs and text areas, by field name)."""
+    for field, value in values.items():
+        key = f"asst:{field}"
+        widget = at.text_area(key=key) if field in ("instructions", "starters") else at.text_input(key=key)
+        widget.set_value(value)
+
+
+def listed(at: AppTest) -> list[str]:
+    """The list's rows, as their markdown (name first)."""
+    return [m.value for m in at.markdown if m.value.startswith("**")]
+
+
+def next_to(at: AppTest, key: str):  # type: ignore[no-untyped-def]
+    """The element drawn right after the widget `key`, in the same block."""
+
+    def walk(block):  # type: ignore[no-untyped-def]
+        kids = list(block.children.values())
+        for i, kid in enumerate(kids):
+            if getattr(kid, "key", None) == key:
+                return kids[i + 1] if i + 1 < len(kids) else None
+            if hasattr(kid, "children") and (found := walk(kid)) is not None:
+                return found
+        return None
+
+    return walk(at._tree)
+
+
+def test_a_new_assistant_is_created_from_the_form_and_listed() -> None:
+    at = assistants_page()
+    assert any("No assistants yet" in c.value for c in at.caption)
+    click(at, "asst:new")
+    assert at.button(key="asst:save").label == "Create"
+    fill(
+        at,
+        name="Trip planner",
+        description="Plans weekends away",
+        instructions="You plan trips. Ask for the budget first.",
+        temperature="0.4",
+        starters="Plan a weekend in Lisbon\n\nWhat should I pack?\n",
+    )
+    at.radio(key="asst:response_format").set_value("json")
+    click(at, "asst:save")
+    assert not at.error and any(t.value == "Created “Trip planner”." for t in at.toast)
+    [made] = controller().list()
+    assert (made.name, made.description, made.instructions) == (
+        "Trip planner",
+        "Plans weekends away",
+        "You plan trips. Ask for the budget first.",
+    )
+    assert made.temperature == 0.4 and made.model == "" and made.response_format == "json"
+    assert made.starters == ("Plan a weekend in Lisbon", "What should I pack?")
+    assert listed(at) == ["**Trip planner**  \nPlans weekends away  \n:gray[Same model as the chat · answers in JSON]"]
+    assert not [w for w in at.text_input if w.key == "asst:name"]  # the form closed
+
+
+@pytest.mark.parametrize(
+    ("typed", "field", "sentence"),
+    [
+        ({"name": "   "}, "name", "Give the assistant a name."),
+        ({"instructions": "x" * 100_000}, "instructions", "Instructions can be at most 20,000 characters"),
+        ({"temperature": "abc"}, "temperature", "Temperature must be a number between 0 and 2"),
+    ],
+)
+def test_a_field_error_shows_under_its_field_and_keeps_what_was_typed(
+    typed: dict[str, str], field: str, sentence: str
+) -> None:
+    at = assistants_page()
+    click(at, "asst:new")
+    values = {
+        "name": "Reviewer",
+        "description": "Reads drafts",
+        "instructions": "Be kind.",
+        "temperature": "1",
+        "starters": "Read this\nShorter, please",
+    } | typed
+    fill(at, **values)
+    click(at, "asst:save")
+    [error] = at.error
+    assert error.value.replace("\\", "").startswith(sentence)
+    assert next_to(at, f"asst:{field}") == error  # right under the field it is about
+    for name, value in values.items():  # nothing typed is lost
+        widget = (
+            at.text_area(key=f"asst:{name}")
+            if name in ("instructions", "starters")
+            else at.text_input(key=f"asst:{name}")
+        )
+        assert widget.value == value
+    assert controller().list() == []
+    fill(at, **{field: {"name": "Reviewer", "instructions": "Be kind.", "temperature": "1"}[field]})
+    click(at, "asst:save")  # corrected: saved, and the error is gone
+    assert not at.error and [a.name for a in controller().list()] == ["Reviewer"]
+
+
+def test_a_name_already_taken_is_a_field_error_on_the_name() -> None:
+    controller().create(name="Editor")
+    at = assistants_page()
+    click(at, "asst:new")
+    fill(at, name="editor ")
+    click(at, "asst:save")
+    assert "already exists" in next_to(at, "asst:name").value
+    assert len(controller().list()) == 1
+
+
+def test_edit_fills_the_form_and_saves_changes_in_place() -> None:
+    made = controller().create(
+        name="Coach", description="Running plans", temperature=0.7, starters=["A 10 km plan"], tools=["documents"]
+    )
+    at = assistants_page()
+    click(at, f"asst:{made.id}:edit")
+    assert at.button(key="asst:save").label == "Save changes"
+    assert at.text_input(key="asst:name").value == "Coach"
+    assert at.text_input(key="asst:temperature").value == "0.7"
+    assert at.text_area(key="asst:starters").value == "A 10 km plan"
+    fill(at, name="Running coach", temperature="", starters="A 10 km plan\nA marathon plan")
+    click(at, "asst:save")
+    [edited] = controller().list()
+    assert edited.id == made.id and edited.name == "Running coach" and edited.temperature is None
+    assert edited.starters == ("A 10 km plan", "A marathon plan")
+    assert edited.tools == ("documents",)  # not on the form, so left as it was
+    assert any(t.value == "Saved “Running coach”." for t in at.toast)
+    click(at, f"asst:{made.id}:edit")
+    click(at, "asst:cancel")  # Cancel closes the form and changes nothing
+    assert not [w for w in at.text_input if w.key == "asst:name"] and controller().get(made.id) == edited
+
+
+def test_duplicate_then_delete_with_a_confirmation() -> None:
+    made = controller().create(name="Translator", instructions="Translate into French.")
+    at = assistants_page()
+    click(at, f"asst:{made.id}:duplicate")
+    assert any(t.value == "Duplicated as “Translator \\(copy\\)”." for t in at.toast)
+    copy = next(a for a in controller().list() if a.id != made.id)
+    assert copy.name == "Translator (copy)" and copy.instructions == "Translate into French."
+    assert [row.split("  \n")[0] for row in listed(at)] == ["**Translator**", "**Translator \\(copy\\)**"]
+    click(at, f"asst:{copy.id}:delete")
+    [warning] = at.warning
+    assert "Delete “Translator \\(copy\\)”?" in warning.value and "Conversations that used it stay readable" in (
+        warning.value
+    )
+    assert controller().get(copy.id) is not None  # asked, not deleted
+    click(at, f"asst:{copy.id}:cancel-delete")
+    assert not at.warning and controller().get(copy.id) is not None
+    click(at, f"asst:{copy.id}:delete")
+    click(at, f"asst:{copy.id}:confirm-delete")
+    assert [a.id for a in controller().list()] == [made.id]
+    assert any(t.value == "Deleted “Translator \\(copy\\)”." for t in at.toast)
+
+
+def test_custom_instructions_are_saved_and_the_setting_comes_back() -> None:
+    at = assistants_page()
+    box = at.text_area(key="asst:default:text")
+    assert box.value == settings.DEFAULT_SYSTEM_PROMPT
+    assert at.button(key="asst:default:reset").disabled  # nothing to go back from yet
+    box.set_value("Answer like a pirate.")
+    click(at, "asst:default:save")
+    assert controller().instructions() == "Answer like a pirate." and controller().is_custom_instructions()
+    assert not at.button(key="asst:default:reset").disabled
+    fresh = assistants_page()  # another session sees them
+    assert fresh.text_area(key="asst:default:text").value == "Answer like a pirate."
+    click(fresh, "asst:default:reset")
+    assert not controller().is_custom_instructions()
+    assert fresh.text_area(key="asst:default:text").value == settings.DEFAULT_SYSTEM_PROMPT
+    assert [t.value for t in fresh.toast] == ["The Default assistant follows the `SYSTEM_PROMPT` setting's text again."]
+
+
+def test_a_corrupt_assistants_file_is_reported_and_the_page_still_works(tmp_path: Path) -> None:
+    (tmp_path / "assistants.json").write_text("{ this is not json")
+    at = assistants_page()
+    [warning] = at.warning
+    told = warning.value.replace("\\", "")
+    assert "assistants.json could not be read" in told and "Assistants start again from none" in told
+    assert any(p.name.startswith("assistants.json.corrupt-") for p in tmp_path.iterdir())
+    click(at, "asst:new")
+    fill(at, name="After the fall")
+    click(at, "asst:save")
+    assert [a.name for a in controller().list()] == ["After the fall"]
+
+
+def test_a_model_no_longer_available_is_shown_and_kept() -> None:
+    made = controller().create(name="Big brain", model="ollama:gone-model")
+    at = assistants_page()
+    assert listed(at) == ["**Big brain**  \n:gray[gone\\-model \\(not available\\)]"]
+    click(at, f"asst:{made.id}:edit")
+    box = at.selectbox(key="asst:model")
+    assert box.value == "ollama:gone-model" and "Same as the chat" in box.options
+    assert "gone\\-model \\(not available\\)" in box.options or "gone-model (not available)" in box.options
+    fill(at, description="Still there")
+    click(at, "asst:save")
+    assert controller().get(made.id).model == "ollama:gone-model"  # type: ignore[union-attr]
+
+
+def test_import_says_what_it_added_and_refuses_a_bad_file() -> None:
+    source = controller()
+    source.create(name="Poet", instructions="Write haiku.")
+    exported = source.export()
+    source.delete(source.list()[0].id)
+    at = assistants_page()
+    at.file_uploader[0].upload("assistants.json", exported, "application/json").run()
+    assert not at.exception
+    assert any(s.value == "Imported 1 assistant: “Poet”." for s in at.success)
+    assert [(a.name, a.instructions) for a in controller().list()] == [("Poet", "Write haiku.")]
+    at.file_uploader[0].upload("bad.json", b'{"type": "something else"}', "application/json").run()
+    [error] = at.error
+    assert error.value.startswith("Nothing was imported: This file is not an assistants export")
+    assert len(controller().list()) == 1
+
+
+def test_export_buttons_are_offered_per_assistant_and_for_all() -> None:
+    made = controller().create(name="Chef")
+    at = assistants_page()
+    keys = {d.key for d in at.download_button}
+    assert keys == {f"asst:{made.id}:export", "asst:export-all"}
+    exported = json.loads(controller().export([made.id]))
+    assert [a["name"] for a in exported["assistants"]] == ["Chef"]
+
+
+def test_use_in_chat_opens_the_chat_page_with_the_assistant(use_fake_openai: FakeOpenAI) -> None:
+    made = controller().create(name="Helper")
+    at = assistants_page()
+    click(at, f"asst:{made.id}:use")
+    assert at.session_state["memory:assistant"] == made.id
+    assert at.title[0].value == "Chatbot With Memory"
+
+
+def test_many_assistants_get_a_filter_and_a_bounded_list() -> None:
+    store = controller()
+    for i in range(60):
+        store.create(name=f"Assistant {i:03d}", description="even" if i % 2 == 0 else "odd")
+    at = assistants_page()
+    assert len(listed(at)) == 50 and any("Showing 50 of 60" in c.value for c in at.caption)
+    at.text_input(key="asst:filter").set_value("007").run()
+    assert [row.split("  \n")[0] for row in listed(at)] == ["**Assistant 007**"]
+    at.text_input(key="asst:filter").set_value("ODD").run()
+    assert len(listed(at)) == 30
+    at.text_input(key="asst:filter").set_value("nothing like it").run()
+    assert not listed(at) and any("contains that" in c.value for c in at.caption)
+
+
+def test_names_and_descriptions_are_shown_as_text() -> None:
+    controller().create(name="![x](http://127.0.0.1:9/p.png) **bold**", description="<img src=x onerror=alert(1)>")
+    at = assistants_page()
+    [row] = listed(at)
+    assert "\\!\\[x\\]" in row and "\\*\\*bold\\*\\*" in row and "\\<img" in row

@@ -1,0 +1,490 @@
+"""The Assistants page: assistants (custom "GPTs": instructions, model, temperature, starters,
+response format) to create, edit, duplicate, export, import and delete, and the Default
+assistant's custom instructions (the SYSTEM_PROMPT setting's text until edited).
+
+One form serves New and Edit; one panel (the form, or a delete confirmation) is open at a time.
+Callbacks only change session state; what they have to say is shown on the next draw.
+
+Widget keys, for tests (labels in quotes):
+    asst:new                    "New assistant"           opens the form above the list
+    asst:name, asst:description, asst:instructions, asst:model, asst:temperature,
+    asst:starters, asst:response_format                   the form's fields
+    asst:save                   "Create" or "Save changes"
+    asst:cancel                 "Cancel"
+    asst:filter                 "Filter assistants"       only past FILTER_AFTER assistants
+    asst:<id>:use               "Use in chat"             opens the chat page with it
+    asst:<id>:menu              "⋯"                       holds Edit, Duplicate, Export, Delete
+    asst:<id>:edit, asst:<id>:duplicate, asst:<id>:export, asst:<id>:delete
+    asst:<id>:confirm-delete    "Confirm Delete"
+    asst:<id>:cancel-delete     "Cancel"
+    asst:default:text           "Custom instructions"
+    asst:default:save           "Save instructions"
+    asst:default:reset          "Use the setting's text"
+    asst:import:<n>             "Import assistants"       a fresh uploader after each import
+    asst:export-all             "Export all"
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path
+
+import streamlit as st
+
+from controller.assistants import MAX_INSTRUCTIONS, MAX_STARTERS, AssistantError, AssistantsController, FieldError
+from controller.models import ModelOption
+from model.assistant import Assistant
+from model.store import StoreError
+from utils.text import as_text
+from view import resources
+
+CHAT_PAGE = "pages/2_Chatbot_With_Memory.py"
+CHAT_ASSISTANT = "memory:assistant"  # session state: the assistant the chat page starts with
+FILTER_AFTER = 10  # a filter box appears when there are more assistants than this
+SHOWN = 50  # at most this many rows; the filter finds the others
+DESCRIPTION_CHARS = 200  # longer descriptions are cut in the list (the form shows them whole)
+
+PANEL = "asst:panel"  # session state: the one open panel, ("new", "") or ("edit" | "delete", id)
+NOTICE = "asst:notice"  # session state: (level, markdown, panel or None) to show on the next draw
+FIELD_ERROR = "asst:field-error"  # session state: (field, sentence) from the last Create / Save
+IMPORTS = "asst:imports"  # session state: how many imports so far (a fresh uploader for each)
+DEFAULT_TEXT = "asst:default:text"
+FIELDS = ("name", "description", "instructions", "model", "temperature", "starters", "response_format")
+FORMATS = {"text": "Text", "json": "JSON"}
+SAME_AS_CHAT = ""
+GONE = "That assistant was deleted in another tab."
+
+INTRO = (
+    "An assistant is a chat made for one job: the instructions the model follows, the model that "
+    "answers and questions to start with. Press **Use in chat** to talk to one; chats without an "
+    "assistant follow the Default assistant's instructions, at the bottom of this page."
+)
+
+Panel = tuple[str, str]
+
+
+class AssistantsView:
+    """The whole page. See the module docstring for the widget keys."""
+
+    controller: AssistantsController
+    models: dict[str, ModelOption]
+
+    def __call__(self) -> None:
+        st.title("Assistants")
+        st.write(INTRO)
+        runtime = resources.runtime()
+        self.controller = runtime.assistants()
+        self.models = {option.id: option for option in runtime.models().options()}
+        if self.controller.problem:
+            st.warning(as_text(self.controller.problem))
+        top = st.container()
+        assistants = self.assistants_section()
+        self.default_section()
+        self.transfer_section(assistants)
+        with top:
+            self.notices(None, leftover=True)  # also one whose panel was not drawn
+
+    # panels and notices -------------------------------------------------------------------
+    def show_panel(self, kind: str, assistant_id: str = "") -> None:
+        self.close_panel()
+        if assistant_id:
+            st.session_state[f"asst:{assistant_id}:menu"] = False  # close the ⋯ menu it was chosen in
+        if kind == "new":
+            self.fill_form(None)
+        elif kind == "edit":
+            assistant = self.controller.get(assistant_id)
+            if assistant is None:
+                self.say("error", GONE)
+                return
+            self.fill_form(assistant)
+        st.session_state[PANEL] = (kind, assistant_id)
+
+    def close_panel(self) -> None:
+        st.session_state.pop(PANEL, None)
+        st.session_state.pop(FIELD_ERROR, None)
+
+    def say(self, level: str, markdown: str, panel: Panel | None = None) -> None:
+        """Show `markdown` (already safe: names through as_text) on the next draw, in `panel` if open."""
+        st.session_state[NOTICE] = (level, markdown, panel)
+
+    def notices(self, where: Panel | None, leftover: bool = False) -> None:
+        notice = st.session_state.get(NOTICE)
+        if notice is None or not leftover and notice[2] != where:
+            return
+        del st.session_state[NOTICE]
+        level, markdown, _ = notice
+        if level == "toast":
+            st.toast(markdown)
+        elif level == "success":
+            st.success(markdown)
+        else:
+            st.error(markdown)
+
+    # the list -----------------------------------------------------------------------------
+    def assistants_section(self) -> list[Assistant]:
+        st.button(
+            "New assistant",
+            key="asst:new",
+            type="primary",
+            icon=":material/add:",
+            on_click=self.show_panel,
+            args=("new",),
+        )
+        if st.session_state.get(PANEL) == ("new", ""):
+            with st.container(border=True):
+                self.form(None)
+        try:
+            assistants = self.controller.list()
+        except StoreError as error:
+            st.error(f"The assistants cannot be shown: {as_text(str(error))}")
+            return []
+        if not assistants:
+            st.caption("No assistants yet. Press New assistant, or import a file below.")
+            return assistants
+        query = ""
+        if len(assistants) > FILTER_AFTER:
+            query = st.text_input(
+                "Filter assistants", key="asst:filter", placeholder="Type part of a name or description"
+            )
+        wanted = query.strip().casefold()
+        matching = [a for a in assistants if wanted in f"{a.name}\n{a.description}".casefold()]
+        for assistant in matching[:SHOWN]:
+            self.entry(assistant)
+        if len(matching) > SHOWN:
+            st.caption(f"Showing {SHOWN} of {len(matching)}. Type in the filter to find the others.")
+        elif wanted and not matching:
+            st.caption("No assistant's name or description contains that.")
+        return assistants
+
+    def entry(self, assistant: Assistant) -> None:
+        key = f"asst:{assistant.id}"
+        with st.container(border=True):
+            about, use, menu = st.columns([7, 3, 1], vertical_alignment="center")
+            about.markdown(self.summary(assistant))
+            if use.button("Use in chat", key=f"{key}:use", icon=":material/chat:", width="stretch"):
+                st.session_state[CHAT_ASSISTANT] = assistant.id
+                st.switch_page(CHAT_PAGE)
+            with menu.popover("⋯", key=f"{key}:menu", help="Edit, duplicate, export or delete", on_change="rerun"):
+                for kind, icon in (("edit", ":material/edit:"), ("duplicate", ":material/content_copy:")):
+                    st.button(
+                        kind.title(),
+                        key=f"{key}:{kind}",
+                        icon=icon,
+                        width="stretch",
+                        on_click=self.show_panel if kind == "edit" else self.duplicate,
+                        args=("edit", assistant.id) if kind == "edit" else (assistant.id,),
+                    )
+                st.download_button(
+                    "Export",
+                    partial(self.controller.export, [assistant.id]),  # made only when clicked
+                    file_name=f"{file_stem(assistant.name)}.json",
+                    mime="application/json",
+                    key=f"{key}:export",
+                    icon=":material/download:",
+                    width="stretch",
+                    on_click="ignore",
+                )
+                st.button(
+                    "Delete",
+                    key=f"{key}:delete",
+                    icon=":material/delete:",
+                    width="stretch",
+                    on_click=self.show_panel,
+                    args=("delete", assistant.id),
+                )
+            panel = st.session_state.get(PANEL)
+            if panel == ("edit", assistant.id):
+                self.form(assistant)
+            elif panel == ("delete", assistant.id):
+                self.delete_panel(assistant)
+
+    def summary(self, assistant: Assistant) -> str:
+        description = assistant.description
+        if len(description) > DESCRIPTION_CHARS:
+            description = description[: DESCRIPTION_CHARS - 1] + "…"
+        model = self.model_label(assistant.model)
+        if assistant.response_format == "json":
+            model += " · answers in JSON"
+        lines = [f"**{as_text(assistant.name)}**", as_text(description), f":gray[{as_text(model)}]"]
+        return "  \n".join(line for line in lines if line)
+
+    def model_label(self, model_id: str) -> str:
+        if model_id == SAME_AS_CHAT:
+            return "Same model as the chat"
+        option = self.models.get(model_id)
+        if option is not None:
+            return option.label
+        kind, _, name = model_id.partition(":")
+        return f"{Path(name).name if kind == 'local' else name or model_id} (not available)"
+
+    # new and edit -------------------------------------------------------------------------
+    @staticmethod
+    def fill_form(assistant: Assistant | None) -> None:
+        """Put `assistant`'s values (or a new one's) in the form's fields before it is drawn."""
+        values = {
+            "name": "",
+            "description": "",
+            "instructions": "",
+            "model": SAME_AS_CHAT,
+            "temperature": "",
+            "starters": "",
+            "response_format": "text",
+        }
+        if assistant is not None:
+            values = {
+                "name": assistant.name,
+                "description": assistant.description,
+                "instructions": assistant.instructions,
+                "model": assistant.model,
+                "temperature": "" if assistant.temperature is None else f"{assistant.temperature:g}",
+                "starters": "\n".join(assistant.starters),
+                "response_format": assistant.response_format,
+            }
+        for field, value in values.items():
+            st.session_state[f"asst:{field}"] = value
+
+    def form(self, assistant: Assistant | None) -> None:
+        where: Panel = ("edit", assistant.id) if assistant else ("new", "")
+        with st.form("asst:form", border=False, enter_to_submit=False):
+            st.text_input("Name", key="asst:name", placeholder="Trip planner")
+            self.field_error("name")
+            st.text_input("Description", key="asst:description", placeholder="What it is for, in a few words")
+            self.field_error("description")
+            st.text_area(
+                "Instructions",
+                key="asst:instructions",
+                height=160,
+                placeholder="How it should answer: its role, its tone, what to ask first, what to avoid.",
+                help=f"What the model reads before every conversation with this assistant (its system prompt); "
+                f"at most {MAX_INSTRUCTIONS:,} characters.",
+            )
+            self.field_error("instructions")
+            model, temperature = st.columns([3, 1])
+            with model:
+                chosen = st.session_state.get("asst:model", SAME_AS_CHAT)
+                choices = [SAME_AS_CHAT, *self.models]
+                if chosen not in choices:
+                    choices.append(chosen)  # saved earlier, not available now: kept, not lost
+                st.selectbox(
+                    "Model",
+                    choices,
+                    key="asst:model",
+                    format_func=lambda c: "Same as the chat" if c == SAME_AS_CHAT else self.model_label(c),
+                    help="The model this assistant always uses, or the one chosen on the Models page.",
+                )
+                self.field_error("model")
+            with temperature:
+                st.text_input(
+                    "Temperature",
+                    key="asst:temperature",
+                    placeholder="Default",
+                    help="From 0 (the most predictable answers) to 2 (the most varied). Empty: the model's default.",
+                )
+                self.field_error("temperature")
+            st.text_area(
+                "Conversation starters",
+                key="asst:starters",
+                height=110,
+                placeholder="One per line, e.g.\nPlan a weekend in Lisbon\nWhat should I pack for hiking?",
+                help=f"Up to {MAX_STARTERS}, shown as buttons on an empty chat with this assistant.",
+            )
+            self.field_error("starters")
+            st.radio(
+                "Response format",
+                list(FORMATS),
+                key="asst:response_format",
+                format_func=FORMATS.__getitem__,
+                horizontal=True,
+                help="JSON: the model is asked to answer with a JSON object only.",
+            )
+            self.field_error("response_format")
+            self.notices(where)
+            save, cancel, _ = st.columns([1, 1, 2])
+            save.form_submit_button(
+                "Save changes" if assistant else "Create",
+                key="asst:save",
+                type="primary",
+                width="stretch",
+                on_click=self.save,
+                args=(assistant.id if assistant else None,),
+            )
+            cancel.form_submit_button("Cancel", key="asst:cancel", width="stretch", on_click=self.close_panel)
+
+    @staticmethod
+    def field_error(field: str) -> None:
+        error = st.session_state.get(FIELD_ERROR)
+        if error is not None and error[0] == field:
+            st.error(as_text(error[1]))
+
+    def save(self, assistant_id: str | None) -> None:
+        where: Panel = ("edit", assistant_id) if assistant_id else ("new", "")
+        value = {field: st.session_state.get(f"asst:{field}") or "" for field in FIELDS}
+        st.session_state.pop(FIELD_ERROR, None)
+        write = self.controller.create if assistant_id is None else partial(self.controller.update, assistant_id)
+        try:
+            saved = write(
+                name=value["name"],
+                description=value["description"],
+                instructions=value["instructions"],
+                model=value["model"],
+                temperature=value["temperature"].strip() or None,
+                starters=value["starters"],
+                response_format=value["response_format"],
+            )
+        except FieldError as error:
+            if error.field in FIELDS:
+                st.session_state[FIELD_ERROR] = (error.field, str(error))  # shown under the field
+            else:
+                self.say("error", as_text(str(error)), where)
+            return
+        except (AssistantError, StoreError) as error:
+            self.say("error", f"Not saved: {as_text(str(error))}", where)
+            return
+        self.close_panel()
+        self.say("toast", f"{'Saved' if assistant_id else 'Created'} “{as_text(saved.name)}”.")
+
+    # duplicate and delete -----------------------------------------------------------------
+    def duplicate(self, assistant_id: str) -> None:
+        self.close_panel()
+        st.session_state[f"asst:{assistant_id}:menu"] = False
+        try:
+            copy = self.controller.duplicate(assistant_id)
+        except (AssistantError, StoreError) as error:
+            self.say("error", f"Not duplicated: {as_text(str(error))}")
+            return
+        self.say("toast", f"Duplicated as “{as_text(copy.name)}”.")
+
+    def delete_panel(self, assistant: Assistant) -> None:
+        key = f"asst:{assistant.id}"
+        st.warning(
+            f"Delete “{as_text(assistant.name)}”? This cannot be undone. "
+            "Conversations that used it stay readable in Chatbot With Memory."
+        )
+        self.notices(("delete", assistant.id))
+        left, right, _ = st.columns([1, 1, 2])
+        left.button(
+            "Confirm Delete",
+            key=f"{key}:confirm-delete",
+            type="primary",
+            width="stretch",
+            on_click=self.delete,
+            args=(assistant.id, assistant.name),
+        )
+        right.button("Cancel", key=f"{key}:cancel-delete", width="stretch", on_click=self.close_panel)
+
+    def delete(self, assistant_id: str, name: str) -> None:
+        try:
+            deleted = self.controller.delete(assistant_id)
+        except StoreError as error:
+            self.say("error", f"Not deleted: {as_text(str(error))}", ("delete", assistant_id))
+            return
+        self.close_panel()
+        self.say("toast", f"Deleted “{as_text(name)}”." if deleted else GONE)
+
+    # the Default assistant ----------------------------------------------------------------
+    def default_section(self) -> None:
+        st.subheader("Default assistant")
+        try:
+            custom = self.controller.is_custom_instructions()
+            if DEFAULT_TEXT not in st.session_state:
+                st.session_state[DEFAULT_TEXT] = self.controller.instructions()
+        except StoreError as error:
+            st.error(f"The custom instructions cannot be shown: {as_text(str(error))}")
+            return
+        st.caption(
+            "Chats without an assistant follow these instructions. "
+            + (
+                "They are yours; the `SYSTEM_PROMPT` setting's text is one click away."
+                if custom
+                else "They are the `SYSTEM_PROMPT` setting's text until you save your own."
+            )
+        )
+        with st.form("asst:default-form", border=False, enter_to_submit=False):
+            st.text_area("Custom instructions", key=DEFAULT_TEXT, height=120)
+            self.notices(("default", ""))
+            save, reset, _ = st.columns([1, 1, 1])
+            save.form_submit_button(
+                "Save instructions",
+                key="asst:default:save",
+                type="primary",
+                width="stretch",
+                on_click=self.save_instructions,
+            )
+            reset.form_submit_button(
+                "Use the setting's text",
+                key="asst:default:reset",
+                width="stretch",
+                disabled=not custom,
+                on_click=self.reset_instructions,
+            )
+
+    def save_instructions(self) -> None:
+        try:
+            self.controller.set_instructions(st.session_state.get(DEFAULT_TEXT) or "")
+        except (AssistantError, StoreError) as error:
+            self.say("error", f"Not saved: {as_text(str(error))}", ("default", ""))
+            return
+        st.session_state[DEFAULT_TEXT] = self.controller.instructions()
+        self.say("toast", "Custom instructions saved: new chats without an assistant follow them.")
+
+    def reset_instructions(self) -> None:
+        try:
+            self.controller.set_instructions("")
+        except (AssistantError, StoreError) as error:
+            self.say("error", f"Not reset: {as_text(str(error))}", ("default", ""))
+            return
+        st.session_state[DEFAULT_TEXT] = self.controller.instructions()
+        self.say("toast", "The Default assistant follows the `SYSTEM_PROMPT` setting's text again.")
+
+    # import and export --------------------------------------------------------------------
+    def transfer_section(self, assistants: list[Assistant]) -> None:
+        st.subheader("Import and export")
+        key = f"asst:import:{st.session_state.get(IMPORTS, 0)}"
+        st.file_uploader(
+            "Import assistants",
+            type=["json"],
+            key=key,
+            help="A file exported from this page, holding one assistant or several.",
+            on_change=self.import_file,
+            args=(key,),
+        )
+        self.notices(("import", ""))
+        st.download_button(
+            "Export all",
+            self.controller.export,  # made only when clicked
+            file_name="assistants.json",
+            mime="application/json",
+            key="asst:export-all",
+            icon=":material/download:",
+            disabled=not assistants,
+            on_click="ignore",
+        )
+
+    def import_file(self, key: str) -> None:
+        upload = st.session_state.get(key)
+        if upload is None:
+            return
+        st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1  # a fresh, empty uploader
+        try:
+            added = self.controller.import_file(upload.getvalue())
+        except (AssistantError, StoreError) as error:
+            self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
+            return
+        self.say("success", imported_text(added), ("import", ""))
+
+
+def imported_text(added: list[Assistant]) -> str:
+    """One sentence on what an import added, names through as_text."""
+    if not added:
+        return "The file holds no assistants: nothing was imported."
+    names = [f"“{as_text(a.name)}”" for a in added[:5]]
+    if len(added) > 5:
+        names.append(f"{len(added) - 5} more")
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"Imported {len(added)} assistant{'s' if len(added) != 1 else ''}: {listed}."
+
+
+def file_stem(name: str) -> str:
+    """A file name for an assistant's export: its name in plain letters, digits and dashes."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60] or "assistant"
