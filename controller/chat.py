@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from controller.agent import count_tokens, memory_token_limit, newest_that_fit, stream_agent_reply, stream_llm_reply
 from controller.guards import loop_start
+from controller.json_mode import JSON_INSTRUCTION, JsonAnswer, read_json_answer
 from model.message import Message, Status, valid_text
 from utils.errors import ModelUnavailable, ProviderError, RateLimited, StreamInterrupted, is_provider_failure, translate
 from utils.providers import StreamWatch
@@ -135,6 +136,7 @@ class ChatController:
         served_models: Callable[[], list[str]] = list,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 60.0,
+        json_mode: bool = False,
     ) -> None:
         self._llm_factory = llm_factory
         self._served_models = served_models
@@ -143,6 +145,7 @@ class ChatController:
         self.system_prompt = system_prompt
         self.sleep = sleep
         self.timeout = timeout
+        self.json_mode = json_mode  # answers are asked to be one JSON object (see read_json_answer)
 
     def reply(self, history: Sequence[Message], text: str) -> Turn:
         """The answer to `text`, seeing every earlier turn in `history` that fits the window."""
@@ -194,4 +197,12 @@ class ChatController:
         return ModelUnavailable(f"{problem} It serves: {shown}.", available=served)
 
 
-__all__ = ["ChatController", "ContextUsage", "ProviderError", "Turn"]
+__all__ = [
+    "JSON_INSTRUCTION",
+    "ChatController",
+    "ContextUsage",
+    "JsonAnswer",
+    "ProviderError",
+    "Turn",
+    "read_json_answer",
+]

@@ -13,6 +13,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from controller.conversations import ConversationController
+from controller.json_mode import JSON_INSTRUCTION
 from controller.models import ModelOption, ModelsController
 from model.store import ConversationStore
 from settings import Settings
@@ -20,7 +21,9 @@ from utils.local_server import LocalModelServer
 from utils.providers import ProviderInfo, StreamWatch, build_llm, describe, served_models
 
 if TYPE_CHECKING:
+    from controller.assistants import AssistantsController
     from controller.chat import ChatController
+    from model.assistant import Assistant
 
 
 _servers: dict[tuple[str, int, int, int], LocalModelServer] = {}
@@ -76,16 +79,25 @@ def shared_store(path: str) -> ConversationStore:
 class Runtime:
     """Everything a page needs for one configuration; cheap to make, safe to share."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, choice: str = "") -> None:
         self.configured = settings
+        self.choice = choice  # a ModelOption id picked in this session; "" = the saved one
+
+    def choosing(self, option_id: str) -> Runtime:
+        """This configuration with the model `option_id` answering (a chat page's picker)."""
+        return self if option_id == self.choice else Runtime(self.configured, option_id)
 
     def models(self) -> ModelsController:
         return ModelsController(self.configured)
 
     @cached_property
     def active(self) -> ModelOption:
-        """The model that answers: chosen on the Models page, else what the settings say."""
-        return self.models().active()
+        """The model that answers: picked in this session if still available, else the one chosen
+        on the Models page, else what the settings say."""
+        models = self.models()
+        if self.choice and (picked := models.option(self.choice)) is not None:
+            return picked
+        return models.active()
 
     @cached_property
     def settings(self) -> Settings:
@@ -118,25 +130,41 @@ class Runtime:
             return replace(info, provider="ollama", label="Ollama", problem="")
         return info
 
-    def chat(self) -> ChatController:
-        """A chat controller for the model that answers now."""
+    def chat(self, assistant: Assistant | None = None, json_mode: bool = False) -> ChatController:
+        """A chat controller for the model that answers now, following `assistant` (None: the
+        default assistant, whose instructions are SYSTEM_PROMPT or the custom ones saved)."""
         from controller.chat import ChatController  # LlamaIndex: only once someone chats
 
         settings, local, info = self.settings, self.local, self.provider()
+        instructions = assistant.instructions if assistant and assistant.instructions.strip() else None
+        if instructions is None:
+            instructions = self.assistants().instructions()
+        json_mode = json_mode or (assistant is not None and assistant.response_format == "json")
+        if json_mode:  # JSON mode wants the word JSON in the request (OpenAI, Groq); small models need telling
+            instructions = f"{instructions}\n\n{JSON_INSTRUCTION}"
+        temperature = assistant.temperature if assistant else None
 
         def llm(watch: StreamWatch | None):  # type: ignore[no-untyped-def]
             if local is not None:
                 local.start()  # at once when ready; the page shows progress on the first message
-            return build_llm(settings, local, watch)
+            return build_llm(settings, local, watch, temperature=temperature, json_mode=json_mode)
 
         return ChatController(
             llm,
             provider=info.provider,
             model=info.model,
-            system_prompt=settings.system_prompt,
+            system_prompt=instructions,
             served_models=lambda: served_models(settings),
             timeout=settings.request_timeout,
+            json_mode=json_mode,
         )
+
+    def assistants(self) -> AssistantsController:
+        """Assistants and the default assistant's instructions (SYSTEM_PROMPT until edited)."""
+        from controller.assistants import AssistantsController, shared_assistant_store
+
+        store = shared_assistant_store(str(self.configured.assistants_file))
+        return AssistantsController(store, self.configured.system_prompt)
 
     def conversations(self) -> ConversationController:
         return ConversationController(shared_store(str(self.configured.conversations_file)))

@@ -8,20 +8,27 @@ the next run begins (see `_stream`).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
 import streamlit as st
 
 from controller.chat import ChatController, Turn
+from controller.json_mode import read_json_answer
+from controller.models import ModelChoiceError
 from controller.runtime import Runtime, warm_up
-from model.message import Conversation, Message
+from model.assistant import Assistant
+from model.message import Conversation, Message, utc_now
+from model.preferences import PreferencesError
 from model.store import StoreError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
+from view.copy_button import copy_button
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,12 @@ class Failure:
 
 @dataclass(frozen=True)
 class Action:
-    """What the user asked for in this run: a new question, Retry of the last, or Continue."""
+    """What the user asked for in this run: a new question, Retry of the last, Continue, a new
+    answer to the last question (Regenerate), or an edited question (its number in the chat)."""
 
-    kind: Literal["ask", "retry", "continue"]
+    kind: Literal["ask", "retry", "continue", "regenerate", "edit"]
     text: str = ""
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class InFlight:
     chat_id: str
     messages: list[Message]  # everything before the answer
     open: tuple[str, str] | None  # the saved conversation (id, name), if any
+    assistant_id: str = ""  # the assistant answering ("" = the default one)
     continued: Message | None = None  # the answer being continued, if any
     started: float = field(default_factory=time.monotonic)
 
@@ -96,6 +106,7 @@ class ChatView:
             else:
                 st.toast("Type a message first.")
         st.title(self.title)
+        runtime, assistant = self.draw_choices(runtime)
         info = runtime.provider()
         st.caption(f"{self.caption} Model: **{as_text(info.model)}** via {info.label}.")
         if info.provider == "local":
@@ -105,21 +116,119 @@ class ChatView:
         self.draw_notice()
         if action is not None:
             self.failure = None
-        if action is not None and action.kind == "ask":
-            self.messages = [*self.messages, Message("user", action.text)]
+            action = self.apply(action)
         continuing = action is not None and action.kind == "continue" and self._can_continue()
         self.draw_history(hide_last=continuing)
         if action is not None and (action.kind != "continue" or continuing):
-            self.answer(runtime, continuing)
+            self.answer(runtime, assistant, continuing)
         else:
             self.draw_failure()
             if not self.messages:
-                self.draw_starters()
+                self.draw_starters(assistant)
         if problem := st.session_state.get(f"{self.key}:save-problem"):
             st.error(problem, icon=":material/save:")
-        self.draw_usage(runtime)
+        self.draw_usage(runtime, assistant)
         self.sidebar(runtime)
         warm_up()  # once per process, after the page is drawn
+
+    def apply(self, action: Action) -> Action | None:
+        """Change the chat as `action` asks before it is answered; None for a stale action."""
+        st.session_state.pop(f"{self.key}:editing", None)
+        messages = self.messages
+        if action.kind == "ask":
+            self.messages = [*messages, Message("user", action.text)]
+        elif action.kind == "edit":
+            # until conversations keep branches, the messages after the edited one are replaced
+            if not (0 <= action.index < len(messages) and messages[action.index].role == "user"):
+                return None  # the chat changed under the editor (another chat was opened)
+            self.messages = [*messages[: action.index], Message("user", action.text)]
+        elif action.kind == "regenerate":
+            if not messages or messages[-1].role != "assistant":
+                return None
+            self.messages = messages[:-1]  # a new answer replaces the last one
+        return action
+
+    # the model, the assistant, JSON -------------------------------------------
+    def draw_choices(self, runtime: Runtime) -> tuple[Runtime, Assistant | None]:
+        """The model and assistant pickers and the JSON switch; they hold for this tab's chat."""
+        assistants = runtime.assistants()
+        chosen = st.session_state.get(f"{self.key}:assistant", "")
+        assistant = assistants.get(chosen) if chosen else None
+        if chosen and assistant is None:
+            st.session_state[f"{self.key}:assistant"] = ""
+            st.session_state[f"{self.key}:notice"] = (
+                "The assistant of this chat was deleted; the default assistant answers from now on."
+            )
+        model_key = f"{self.key}:model"
+        if model_key not in st.session_state:  # fixed for this tab: another tab's choice never moves it
+            st.session_state[model_key] = runtime.active.id
+        runtime = runtime.choosing(st.session_state[model_key])
+        active = runtime.active
+        labels = {option.id: option.label for option in runtime.models().options()}
+        labels.setdefault(active.id, active.label)
+        everyone = {a.id: a for a in assistants.list()}
+        if assistant is not None:
+            everyone.setdefault(assistant.id, assistant)
+        left, middle, right = st.columns([5, 4, 2], vertical_alignment="bottom")
+        picker = f"{self.key}:model-picker"
+        st.session_state[picker] = active.id
+        left.selectbox(
+            "Model",
+            list(labels),
+            format_func=lambda option_id: labels.get(option_id, option_id),
+            key=picker,
+            on_change=self._picked_model,
+            args=(runtime,),
+        )
+        picker = f"{self.key}:assistant-picker"
+        st.session_state[picker] = assistant.id if assistant else ""
+        middle.selectbox(
+            "Assistant",
+            ["", *everyone],
+            format_func=lambda assistant_id: everyone[assistant_id].name if assistant_id else "Default",
+            key=picker,
+            on_change=self._picked_assistant,
+            args=(runtime,),
+            help="Assistants are made on the Assistants page: instructions, model, starters, JSON answers.",
+        )
+        forced = assistant is not None and assistant.response_format == "json"
+        switch = f"{self.key}:json-switch"
+        st.session_state[switch] = forced or bool(st.session_state.get(f"{self.key}:json", False))
+        right.toggle(
+            "JSON",
+            key=switch,
+            disabled=forced,
+            on_change=lambda: st.session_state.update({f"{self.key}:json": st.session_state[switch]}),
+            help="This assistant always answers in JSON."
+            if forced
+            else "Ask for answers as one JSON object (the endpoint's JSON mode).",
+        )
+        if assistant is not None and assistant.description:
+            st.caption(as_text(assistant.description))
+        return runtime, assistant
+
+    def _picked_model(self, runtime: Runtime) -> None:
+        option_id = st.session_state[f"{self.key}:model-picker"]
+        st.session_state[f"{self.key}:model"] = option_id
+        with suppress(ModelChoiceError, PreferencesError):
+            runtime.models().choose(option_id)  # also the model of new tabs, as on the Models page
+
+    def _picked_assistant(self, runtime: Runtime) -> None:
+        assistant_id = st.session_state[f"{self.key}:assistant-picker"]
+        st.session_state[f"{self.key}:assistant"] = assistant_id
+        assistant = runtime.assistants().get(assistant_id) if assistant_id else None
+        if assistant is not None and assistant.model:
+            if runtime.models().option(assistant.model) is not None:
+                st.session_state[f"{self.key}:model"] = assistant.model
+            else:
+                st.session_state[f"{self.key}:notice"] = (
+                    f"{as_text(assistant.name)}'s model is not available now; the model picked above answers."
+                )
+
+    def json_mode(self, assistant: Assistant | None) -> bool:
+        return bool(st.session_state.get(f"{self.key}:json")) or (
+            assistant is not None and assistant.response_format == "json"
+        )
 
     # state ------------------------------------------------------------------
     @property
@@ -168,12 +277,18 @@ class ChatView:
         if notice := st.session_state.get(f"{self.key}:notice"):
             st.info(notice, icon=":material/info:")
 
-    def draw_starters(self) -> None:
-        """An empty chat: a greeting and example prompts to start from."""
+    def draw_starters(self, assistant: Assistant | None) -> None:
+        """An empty chat: a greeting and prompts to start from (an assistant's own, if it has any)."""
         with st.chat_message("assistant"):
-            st.markdown(GREETING)
+            if assistant is None:
+                st.markdown(GREETING)
+                starters: tuple[str, ...] = STARTERS
+            else:
+                starters = assistant.starters
+                hello = f"Hi! I'm **{as_text(assistant.name)}**."
+                st.markdown(hello + (" Start with one of these, or ask anything:" if starters else " Ask away."))
             columns = st.columns(2)
-            for number, starter in enumerate(STARTERS):
+            for number, starter in enumerate(starters):
                 columns[number % 2].button(
                     starter,
                     key=f"{self.key}:starter:{number}",
@@ -196,18 +311,21 @@ class ChatView:
         last = len(messages) - 1
         for number, message in enumerate(messages[hidden:], hidden):
             with st.chat_message(message.role):
-                self.draw_message(message, last=number == last and not hide_last)
+                self.draw_message(message, number, last=number == last and not hide_last)
 
-    def draw_message(self, message: Message, last: bool = False) -> None:
-        """One message, in a single container (see `answer`), with how it ended and Continue."""
+    def draw_message(self, message: Message, number: int, last: bool = False) -> None:
+        """One message, in a single container (see `answer`): its text, how it ended, its actions."""
         with st.container():
+            if message.role == "user" and st.session_state.get(f"{self.key}:editing") == number:
+                self.draw_editor(message, number)
+                return
             content = message.content
             if message.role == "system":
                 st.caption(
                     ":material/info: Instructions for the model, from an imported file: the model follows them "
                     "in this conversation."
                 )
-            st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
+            problem = self.draw_content(message)
             if len(content) > SHOWN_CHARS:
                 st.caption(
                     f"Showing the first {SHOWN_CHARS:,} of {len(content):,} characters. The whole message is "
@@ -215,6 +333,39 @@ class ChatView:
                 )
             if message.status in STATUS_TEXT:
                 st.caption(STATUS_TEXT[message.status])
+            if message.role == "assistant":
+                self.draw_answer_actions(message, number, last, problem)
+            elif message.role == "user":
+                st.button(
+                    "",
+                    key=f"{self.key}:edit:{number}",
+                    icon=":material/edit:",
+                    type="tertiary",
+                    help="Edit this message and ask again (the messages after it are replaced).",
+                    on_click=lambda: st.session_state.update({f"{self.key}:editing": number}),
+                )
+
+    def draw_content(self, message: Message) -> str:
+        """The message's text; a JSON answer as a formatted JSON block. Returns why a JSON answer
+        does not parse ("" if it does, or is text)."""
+        content = message.content
+        if message.format == "json" and message.role == "assistant":
+            parsed = read_json_answer(content)
+            if not parsed.problem:
+                shown = json.dumps(parsed.value, indent=2, ensure_ascii=False)
+                st.code(shown[:SHOWN_CHARS], language="json", wrap_lines=True)
+                return ""
+            st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
+            return parsed.problem
+        st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
+        return ""
+
+    def draw_answer_actions(self, message: Message, number: int, last: bool, problem: str) -> None:
+        """Copy, Regenerate (the last answer), Continue (an answer cut by the token cap), the model."""
+        if problem:
+            st.error(problem + (" Press Retry to ask again." if last else ""), icon=":material/data_object:")
+        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            copy_button(message.content, key=f"{self.key}:copy:{number}")
             if last and message.status == "length":
                 st.button(
                     "Continue",
@@ -223,14 +374,42 @@ class ChatView:
                     on_click=self.request,
                     args=(Action("continue"),),
                 )
+            if last:
+                st.button(
+                    "Retry" if problem else "Regenerate",
+                    key=f"{self.key}:regenerate",
+                    icon=":material/refresh:",
+                    help="A new answer to the same message (it replaces this one).",
+                    on_click=self.request,
+                    args=(Action("regenerate"),),
+                )
+            if message.model:
+                st.caption(f":material/smart_toy: {as_text(message.model)}", help="The model that wrote this answer")
 
-    def draw_usage(self, runtime: Runtime) -> None:
+    def draw_editor(self, message: Message, number: int) -> None:
+        """A user message being edited: Send asks it again in place of the original."""
+        field_key = f"{self.key}:edit-text"
+
+        def send() -> None:
+            text = st.session_state.get(field_key, "")
+            if not text.strip():
+                st.toast("Type a message first.")
+                return
+            self.request(Action("edit", text, number))
+
+        with st.form(f"{self.key}:edit-form", border=False):
+            st.text_area("Edit your message", value=message.content, key=field_key, height=120)
+            with st.container(horizontal=True, gap="small"):
+                st.form_submit_button("Send", icon=":material/send:", type="primary", on_click=send)
+                st.form_submit_button("Cancel", on_click=lambda: st.session_state.pop(f"{self.key}:editing", None))
+
+    def draw_usage(self, runtime: Runtime, assistant: Assistant | None) -> None:
         """Tokens of the last answer, how full the window is, and what has left the model's view."""
         local = runtime.local
         if not self.remember or not self.messages or (local is not None and local.state != "ready"):
             return
         try:
-            usage = runtime.chat().context_usage(self.messages)
+            usage = runtime.chat(assistant).context_usage(self.messages)
         except ProviderError:
             return
         share = 100 * usage.tokens_in_view / usage.context_window
@@ -263,22 +442,23 @@ class ChatView:
                 st.button("Retry", key=f"{self.key}:retry-button", on_click=self.request, args=(Action("retry"),))
 
     # a turn -----------------------------------------------------------------
-    def answer(self, runtime: Runtime, continuing: bool) -> None:
+    def answer(self, runtime: Runtime, assistant: Assistant | None, continuing: bool) -> None:
         """Answer the last user message (or continue the last answer), streaming it with a Stop button."""
         if not self.messages:
             return
         *before, last = self.messages
         if not continuing and last.role != "user":
             return  # nothing to answer (a stale Retry)
+        helper = assistant.id if assistant else ""
         if continuing:
-            flight = InFlight(self.chat_id, before, self.open_conversation, continued=last)
+            flight = InFlight(self.chat_id, before, self.open_conversation, helper, continued=last)
         else:
-            flight = InFlight(self.chat_id, list(self.messages), self.open_conversation)
+            flight = InFlight(self.chat_id, list(self.messages), self.open_conversation, helper)
         with st.chat_message("assistant"):
             if not self.ensure_model(runtime):
                 self.finish(flight, None)  # the question is kept (and saved) though nothing could answer
                 return
-            controller = runtime.chat()
+            controller = runtime.chat(assistant, self.json_mode(assistant))
             turn = self.turn(controller, flight)
             # The body first and Stop after it: the same layout as a drawn message (one container
             # at the top), so the next run redraws this answer in place instead of beside it.
@@ -286,7 +466,7 @@ class ChatView:
             stop = st.empty()
             stop.button("Stop", key=f"{self.key}:stop", icon=":material/stop_circle:")
             try:
-                self._stream(turn, body)
+                self._stream(turn, body, controller.json_mode)
             except ProviderError as error:
                 stop.empty()
                 self.failure = Failure(str(error), turn.text, error.retryable)
@@ -298,12 +478,12 @@ class ChatView:
                 # Streamlit stops this run for a click or a new message (or the session ends):
                 # keep the answer so far, marked stopped, before the next run begins.
                 turn.stop()
-                self.finish(flight, turn)
+                self.finish(flight, turn, controller)
                 raise
             stop.empty()
-            answer = self.finish(flight, turn)
+            answer = self.finish(flight, turn, controller)
             with body:
-                self.draw_message(answer, last=True)
+                self.draw_message(answer, len(self.messages) - 1, last=True)
 
     def turn(self, controller: ChatController, flight: InFlight) -> Turn:
         if flight.continued is not None:
@@ -314,26 +494,42 @@ class ChatView:
         return controller.simple_reply(question.content)
 
     @staticmethod
-    def _stream(turn: Turn, body) -> None:  # type: ignore[no-untyped-def]
+    def _stream(turn: Turn, body, json_mode: bool = False) -> None:  # type: ignore[no-untyped-def]
         """Draw the answer as it arrives: the first words at once, then at most every REDRAW_EVERY."""
-        body.markdown(inert_markdown(turn.prefix) + " ▍" if turn.prefix else "▍")
+        if json_mode:  # JSON as it arrives, unformatted, in a code block
+
+            def draw(text: str) -> None:
+                body.code(text + " ▍", language="json", wrap_lines=True)
+        else:
+
+            def draw(text: str) -> None:
+                body.markdown(inert_markdown(text) + " ▍")
+
+        draw(turn.prefix)
         drawn = 0.0
         for _ in turn:
             now = time.monotonic()
             if now - drawn >= REDRAW_EVERY:
-                body.markdown(inert_markdown(turn.text) + " ▍")
+                draw(turn.text)
                 drawn = now
 
-    def finish(self, flight: InFlight, turn: Turn | None) -> Message:
+    def finish(self, flight: InFlight, turn: Turn | None, controller: ChatController | None = None) -> Message:
         """Keep the answer with the chat it belongs to; save it if that chat is saved."""
-        answer = Message("assistant", turn.text, status=turn.status or "stopped") if turn else None
-        if answer is not None and flight.continued is not None:
-            answer = Message("assistant", answer.content, flight.continued.created_at, answer.status)
+        answer = None
+        if turn is not None:
+            answer = Message(
+                "assistant",
+                turn.text,
+                flight.continued.created_at if flight.continued is not None else utc_now(),
+                turn.status or "stopped",
+                model=controller.model if controller is not None else "",
+                format="json" if controller is not None and controller.json_mode else "text",
+            )
         kept = answer or flight.continued  # a failed Continue keeps the answer it was continuing
         messages = flight.messages + ([kept] if kept is not None else [])
         if flight.chat_id == self.chat_id:
             self.messages = messages
-        self.save(flight.open, messages)
+        self.save(flight.open, messages, flight.assistant_id)
         return answer if answer is not None else flight.messages[-1]
 
     def ensure_model(self, runtime: Runtime) -> bool:
@@ -355,7 +551,7 @@ class ChatView:
         """(id, name) of the saved conversation on screen, if any (only the memory page saves)."""
         return None
 
-    def save(self, conversation: tuple[str, str] | None, messages: list[Message]) -> None:
+    def save(self, conversation: tuple[str, str] | None, messages: list[Message], assistant_id: str = "") -> None:
         """Pages that keep conversations write each turn back (see MemoryChatView)."""
 
 
@@ -399,12 +595,20 @@ class MemoryChatView(ChatView):
             self.show,
             self.renamed,
             self.deleted,
+            st.session_state.get(f"{self.key}:assistant", ""),
         )()
 
     def show(self, conversation: Conversation) -> None:
-        """Put a saved conversation on screen; the next answer's memory is rebuilt from it."""
+        """Put a saved conversation on screen, with its assistant; the next answer's memory is rebuilt from it."""
         self.put_on_screen(list(conversation.messages))
         st.session_state[OPEN_KEY] = (conversation.id, conversation.name)
+        helper = conversation.assistant_id
+        if helper and resources.runtime().assistants().get(helper) is None:
+            st.session_state[f"{self.key}:notice"] = (
+                "This conversation's assistant was deleted; the default assistant answers from now on."
+            )
+            helper = ""
+        st.session_state[f"{self.key}:assistant"] = helper
 
     def renamed(self, conversation: Conversation) -> None:
         opened = self.open_conversation
@@ -420,14 +624,14 @@ class MemoryChatView(ChatView):
                 "press Save to keep it."
             )
 
-    def save(self, conversation: tuple[str, str] | None, messages: list[Message]) -> None:
+    def save(self, conversation: tuple[str, str] | None, messages: list[Message], assistant_id: str = "") -> None:
         """Once saved or loaded, every turn is written back: closing the tab loses nothing."""
         if conversation is None:
             return
-        runtime = resources.runtime()
+        runtime = resources.runtime().choosing(st.session_state.get(f"{self.key}:model", ""))
         try:
             saved = runtime.conversations().autosave(
-                conversation[0], conversation[1], messages, runtime.provider().model
+                conversation[0], conversation[1], messages, runtime.provider().model, assistant_id
             )
         except StoreError as error:
             # shown under the chat until a save works again; the chat on screen is kept meanwhile

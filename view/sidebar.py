@@ -64,8 +64,10 @@ class ConversationSidebar:
         on_open: Callable[[Conversation], None],
         on_renamed: Callable[[Conversation], None],
         on_deleted: Callable[[str], None],
+        assistant_id: str = "",
     ) -> None:
         self.controller = controller
+        self.assistant_id = assistant_id  # the assistant of the chat on screen, saved with it
         self.messages = messages
         self.model = model
         self.open_id = open_id
@@ -159,7 +161,9 @@ class ConversationSidebar:
         name = st.session_state.get("conv:name", "")
         overwrite = st.session_state.get(OVERWRITE) == name.strip()
         try:
-            saved = self.controller.save(name, self.messages, self.model, overwrite=overwrite)
+            saved = self.controller.save(
+                name, self.messages, self.model, overwrite=overwrite, assistant_id=self.assistant_id
+            )
         except NameTaken:
             st.session_state[OVERWRITE] = name.strip()
             return
