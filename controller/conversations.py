@@ -51,11 +51,21 @@ class ConversationController:
         return self.store.save(conversation, overwrite=overwrite)
 
     def autosave(
-        self, conversation_id: str, name: str, messages: Sequence[Message], model: str, assistant_id: str = ""
+        self,
+        conversation_id: str,
+        name: str,
+        messages: Sequence[Message],
+        model: str,
+        assistant_id: str = "",
+        current: str | None = None,
     ) -> Conversation:
-        """Write the open conversation's messages (and its assistant) back under its id after a turn
-        (in one locked step, so a rename from another tab is kept; re-created if another tab deleted it)."""
-        return self.store.update_messages(conversation_id, messages, model, name, assistant_id=assistant_id)
+        """Write the open conversation's messages (its tree, or the shown path), the shown leaf
+        `current` (default: the last message) and its assistant back under its id after a turn (in
+        one locked step, so a rename or a branch from another tab is kept; re-created if another
+        tab deleted it)."""
+        return self.store.update_messages(
+            conversation_id, messages, model, name, assistant_id=assistant_id, current=current
+        )
 
     def load(self, conversation_id: str) -> Conversation | None:
         return self.store.load(conversation_id)

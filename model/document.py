@@ -1,8 +1,11 @@
 """Conversation documents: the one reader of the file formats, and when two names clash.
 
-Format v1 (UTF-8, one conversation per line):
-    {"version": 1, "conversations": {"<id>": Conversation.to_dict(), ...}}
-The tutorial's legacy format `{"<name>": [{"role", "content"}, ...]}` is read as is, with ids
+Format v2 (UTF-8, one conversation per line):
+    {"version": 2, "conversations": {"<id>": Conversation.to_dict(), ...}}
+where each message has an `id` and a `parent_id` (null for a root) and a conversation names
+its shown leaf in `current` (omitted when it is the last message). Version 1 is the same
+without those: its messages form one line, each the reply to the one before, and get ids
+derived from the conversation's id and their place, so they are stable. The tutorial's legacy format `{"<name>": [{"role", "content"}, ...]}` is read as is, with ids
 derived from the names so they are stable. The store (model.store) reads its file with this
 module and writes each conversation's line with `_fragment`; imports (model.transfer) read
 uploads with it too, so both are checked the same way.
@@ -31,7 +34,7 @@ from model.message import ROLES, Conversation, Message, utc_now
 MAX_NAME_LENGTH = 100
 _LEGACY_IDS = uuid.UUID("6f1d7a3e-2b4c-4f5e-9a8b-0ab5706e7401")  # ids of legacy conversations: uuid5(this, name)
 _TOO_DEEP = "it is nested too deeply to be a conversations file"
-_SHAPES = '{"version": 1, "conversations": {...}} or the tutorial\'s {"<name>": [messages]}'
+_SHAPES = '{"version": 2, "conversations": {...}} (or version 1) or the tutorial\'s {"<name>": [messages]}'
 
 
 def name_key(name: str) -> str:
@@ -72,27 +75,30 @@ def _whole_number(digits: str) -> int:
         raise ValueError(f"it holds a number {len(digits):,} digits long, which no conversations file has") from exc
 
 
+VERSIONS = (1, 2)
+
+
 def check_version(version: object) -> None:
-    """ValueError unless `version` is the whole number 1; 1.0, true and "1" are named as near misses."""
-    if type(version) is int and version == 1:
+    """ValueError unless `version` is the whole number 1 or 2; 1.0, true and "2" are named as near misses."""
+    if type(version) is int and version in VERSIONS:
         return
-    if version == 1 or version == "1":
-        raise ValueError(f"version must be the whole number 1, not {_shown(version)}")
-    raise ValueError(f"version {_shown(version)} is not supported (only version 1 is)")
+    if version in VERSIONS or version in ("1", "2"):
+        raise ValueError(f"version must be the whole number 1 or 2, not {_shown(version)}")
+    raise ValueError(f"version {_shown(version)} is not supported (only versions 1 and 2 are)")
 
 
-def document_kind(obj: object) -> Literal["v1", "legacy"] | None:
+def document_kind(obj: object) -> Literal["v2", "v1", "legacy"] | None:
     """Which file format a decoded JSON value is in, or None for neither."""
     if not isinstance(obj, dict):
         return None
     version = obj.get("version")
-    if type(version) is int and version == 1 and isinstance(obj.get("conversations"), dict):
-        return "v1"
+    if type(version) is int and version in VERSIONS and isinstance(obj.get("conversations"), dict):
+        return "v2" if version == 2 else "v1"
     return "legacy" if all(isinstance(value, list) for value in obj.values()) else None
 
 
 def parse_document(obj: object, *, stamp: str | None = None) -> dict[str, Conversation]:
-    """Conversations by id from a decoded v1 or legacy file; ValueError says what is wrong."""
+    """Conversations by id from a decoded v2, v1 or legacy file; ValueError says what is wrong."""
     try:
         return _parse(obj, stamp)
     except RecursionError as exc:  # e.g. str() of an "id" nested almost as deep as json.loads allows
@@ -104,11 +110,11 @@ def _parse(obj: object, stamp: str | None) -> dict[str, Conversation]:
     if kind is None or not isinstance(obj, dict):
         if isinstance(obj, dict) and "version" in obj and not isinstance(obj["version"], list):
             check_version(obj["version"])
-            raise ValueError("a version 1 file needs a 'conversations' object")
+            raise ValueError(f"a version {obj['version']} file needs a 'conversations' object")
         found = "an object of another shape" if isinstance(obj, dict) else _kind(obj)
         raise ValueError(f"it holds {found}, but a conversations file is {_SHAPES}")
     taken: set[str] = set()
-    found_convs = _parse_v1(obj["conversations"]) if kind == "v1" else _parse_legacy(obj, stamp or utc_now())
+    found_convs = _parse_v1(obj["conversations"]) if kind != "legacy" else _parse_legacy(obj, stamp or utc_now())
     conversations: dict[str, Conversation] = {}
     for conv in found_convs:
         if conv.id in conversations:
@@ -142,8 +148,13 @@ def _parse_legacy(items: dict[str, list[dict[str, Any]]], stamp: str) -> Iterato
             id=uuid.uuid5(_LEGACY_IDS, name).hex,
             name=name,
             messages=tuple(
-                Message(m["role"], m["content"], m["created_at"] if isinstance(m.get("created_at"), str) else stamp)
-                for m in messages
+                Message(
+                    m["role"],
+                    m["content"],
+                    m["created_at"] if isinstance(m.get("created_at"), str) else stamp,
+                    id=uuid.uuid5(_LEGACY_IDS, f"{name}/{number}").hex[:12],  # the same every time it is read
+                )
+                for number, m in enumerate(messages)
             ),
             created_at=stamp,
             updated_at=stamp,

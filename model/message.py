@@ -1,5 +1,10 @@
 """Message and Conversation: pure values with a JSON wire format.
 
+A conversation is a tree of messages (format v2): each message has an `id` and a `parent_id`
+("" for a root); editing a question or regenerating an answer adds a sibling and keeps the
+old one. `Conversation.messages` holds every message, parents before children; `current` is
+the leaf whose path (`path()`) is shown and sent to the model.
+
 Identity on disk (file, lock, ids in the store) is a storage concern that lives in
 `model.store`; these types only know how to turn themselves into dicts and back.
 """
@@ -7,6 +12,7 @@ Identity on disk (file, lock, ids in the store) is a storage concern that lives 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
@@ -49,6 +55,14 @@ def _make_valid(value: object, names: tuple[str, ...]) -> None:
             object.__setattr__(value, name, cleaned)
 
 
+def new_message_id() -> str:
+    """A message id: 12 hex digits, unique within a conversation (imports keep their source's ids)."""
+    return uuid.uuid4().hex[:12]
+
+
+_V1_IDS = uuid.UUID("0b7e3c1a-5d2f-4e8b-9c6a-3f1e2d4c5b6a")  # ids of messages from files without them
+
+
 def utc_now() -> str:
     """The current time as ISO-8601 UTC, the only time format we store."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -61,6 +75,8 @@ class MessageDict(TypedDict, total=False):
     status: Status  # written only when not "complete"
     model: str  # the model that wrote an answer; written only when known
     format: Format  # written only when "json"
+    id: str
+    parent_id: str | None  # null for a root; absent (files before v2): the message before it
 
 
 class ConversationDict(TypedDict):
@@ -70,7 +86,11 @@ class ConversationDict(TypedDict):
     updated_at: str
     model: str
     messages: list[MessageDict]
+    current: NotRequired[str]  # the shown leaf
     assistant_id: NotRequired[str]  # written only when an assistant answered
+    pinned: NotRequired[bool]
+    archived: NotRequired[bool]
+    source: NotRequired[str]  # where an import came from, e.g. "chatgpt:<id>"
 
 
 def _check_role(role: object) -> Role:
@@ -87,6 +107,10 @@ class Message:
     status: Status = "complete"
     model: str = ""  # the model that wrote this answer ("" for questions and older files)
     format: Format = "text"
+    # Where it sits in its conversation's tree; not part of a message's value (==). parent_id
+    # None: not placed yet (a Conversation puts it after the message before it); "": a root.
+    id: str = field(default_factory=new_message_id, compare=False)
+    parent_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         _check_role(self.role)
@@ -108,6 +132,9 @@ class Message:
             data["model"] = self.model
         if self.format != "text":
             data["format"] = self.format
+        data["id"] = self.id
+        if self.parent_id is not None:
+            data["parent_id"] = self.parent_id or None
         return data
 
     @classmethod
@@ -120,6 +147,7 @@ class Message:
         created_at = data.get("created_at")
         status = data.get("status", "complete")
         model, answer_format = data.get("model", ""), data.get("format", "text")
+        message_id, parent = data.get("id"), data.get("parent_id", ...)
         return cls(
             role=_check_role(data["role"]),
             content=data["content"],
@@ -128,6 +156,9 @@ class Message:
             status=status if status in STATUSES else "complete",
             model=model if isinstance(model, str) else "",
             format=answer_format if answer_format in FORMATS else "text",
+            id=message_id if isinstance(message_id, str) and message_id else new_message_id(),
+            # null: a root; absent (or not text): after the message before it
+            parent_id="" if parent is None else parent if isinstance(parent, str) else None,
         )
 
     def to_llamaindex(self) -> ChatMessage:
@@ -151,9 +182,54 @@ class Conversation:
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
     assistant_id: str = ""  # the assistant this conversation talks to ("" = the default one)
+    current: str = ""  # the id of the shown leaf; "" (or an unknown id): the last message
+    pinned: bool = False
+    archived: bool = False
+    source: str = ""  # where an import came from ("chatgpt:<id>", "openwebui:<id>"); "" if made here
 
     def __post_init__(self) -> None:
-        _make_valid(self, ("name", "model", "id", "created_at", "updated_at", "assistant_id"))
+        _make_valid(self, ("name", "model", "id", "created_at", "updated_at", "assistant_id", "current", "source"))
+        placed = _placed(self.messages)
+        if placed is not self.messages:
+            object.__setattr__(self, "messages", placed)
+        ids = self._index
+        if self.current not in ids:
+            object.__setattr__(self, "current", self.messages[-1].id if self.messages else "")
+
+    @property
+    def _index(self) -> dict[str, Message]:
+        index = self.__dict__.get("_by_id")
+        if index is None:
+            index = {m.id: m for m in self.messages}
+            object.__setattr__(self, "_by_id", index)
+        return index
+
+    def message(self, message_id: str) -> Message | None:
+        return self._index.get(message_id)
+
+    def path(self, leaf: str | None = None) -> tuple[Message, ...]:
+        """The messages from the root to `leaf` (default: the shown one): what the chat shows."""
+        index = self._index
+        found = index.get(self.current if leaf is None else leaf)
+        chain: list[Message] = []
+        while found is not None:  # parents come before children, so this ends
+            chain.append(found)
+            found = index.get(found.parent_id or "")
+        return tuple(reversed(chain))
+
+    def children(self, parent_id: str) -> tuple[Message, ...]:
+        """The replies to a message ("" for the roots), oldest first: the branches at that point."""
+        return tuple(m for m in self.messages if m.parent_id == parent_id)
+
+    def leaf_under(self, message_id: str) -> str:
+        """The newest leaf below a message (itself if it has no replies): where its branch ends."""
+        below: dict[str, str] = {}
+        for m in self.messages:  # the newest reply wins
+            below[m.parent_id or ""] = m.id
+        leaf = message_id
+        while leaf in below:
+            leaf = below[leaf]
+        return leaf
 
     def to_dict(self) -> ConversationDict:
         data: ConversationDict = {
@@ -164,8 +240,16 @@ class Conversation:
             "model": self.model,
             "messages": [m.to_dict() for m in self.messages],
         }
+        if self.current and (not self.messages or self.current != self.messages[-1].id):
+            data["current"] = self.current
         if self.assistant_id:
             data["assistant_id"] = self.assistant_id
+        if self.pinned:
+            data["pinned"] = True
+        if self.archived:
+            data["archived"] = True
+        if self.source:
+            data["source"] = self.source
         return data
 
     @classmethod
@@ -178,26 +262,105 @@ class Conversation:
         if not isinstance(data["messages"], list):
             raise ValueError("a conversation's 'messages' must be a list")
         now = utc_now()
+        conversation_id = valid_text(str(data["id"]))
+        messages = []
+        for number, item in enumerate(data["messages"]):
+            message = Message.from_dict(item)
+            if not (isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]):
+                # a file from before v2: ids that stay the same every time it is read
+                message = replace(message, id=uuid.uuid5(_V1_IDS, f"{conversation_id}/{number}").hex[:12])
+            messages.append(message)
+        text = lambda key: value if isinstance(value := data.get(key), str) else ""  # noqa: E731
         return cls(
-            id=str(data["id"]),
+            id=conversation_id,
             name=str(data["name"]),
-            messages=tuple(Message.from_dict(m) for m in data["messages"]),
+            messages=tuple(messages),
             model=str(data.get("model") or ""),
             created_at=str(data.get("created_at") or now),
             updated_at=str(data.get("updated_at") or now),
-            assistant_id=assistant if isinstance(assistant := data.get("assistant_id"), str) else "",
+            assistant_id=text("assistant_id"),
+            current=text("current"),
+            pinned=data.get("pinned") is True,
+            archived=data.get("archived") is True,
+            source=text("source"),
         )
 
     def with_messages(
-        self, messages: list[Message] | tuple[Message, ...], model: str | None = None, assistant_id: str | None = None
+        self,
+        messages: Sequence[Message],
+        model: str | None = None,
+        assistant_id: str | None = None,
+        current: str | None = None,
     ) -> Conversation:
+        """This conversation holding `messages` (a tree, or a path) instead, `current` shown
+        (default: the last of `messages`)."""
         return replace(
             self,
             messages=tuple(messages),
             model=self.model if model is None else model,
             assistant_id=self.assistant_id if assistant_id is None else assistant_id,
+            current=current if current is not None else "",
             updated_at=utc_now(),
         )
+
+    def with_branches(
+        self,
+        messages: Sequence[Message],
+        model: str | None = None,
+        assistant_id: str | None = None,
+        current: str | None = None,
+    ) -> Conversation:
+        """This conversation with `messages` (a tree, or a path) merged into its tree, `current`
+        shown (default: the last of `messages`). No message is dropped: one with the id of a
+        message already there replaces it in place (an answer that grew with Continue)."""
+        merged = replace(self, messages=merge(self.messages, messages))
+        shown = current if current is not None else (messages[-1].id if messages else self.current)
+        return merged.with_messages(merged.messages, model, assistant_id, shown)
+
+
+def _placed(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """`messages` with every message placed in a tree: unique ids, and a parent that comes before
+    it ("" for a root). An unplaced message (parent None) or one whose parent is unknown or comes
+    later (a hand edit, a cycle) follows the message before it. Returns `messages` itself when
+    nothing needed placing (the common case: a file written by this app)."""
+    seen: set[str] = set()
+    fixed: list[Message] | None = None
+    previous = ""
+    for number, message in enumerate(messages):
+        parent, message_id = message.parent_id, message.id
+        if parent is None or (parent and parent not in seen):
+            parent = previous
+        if message_id in seen or not message_id:
+            message_id = new_message_id()
+        if parent != message.parent_id or message_id != message.id:
+            if fixed is None:
+                fixed = list(messages[:number])
+            message = replace(message, id=message_id, parent_id=parent)
+        if fixed is not None:
+            fixed.append(message)
+        seen.add(message_id)
+        previous = message_id
+    return messages if fixed is None else tuple(fixed)
+
+
+def merge(tree: Sequence[Message], more: Sequence[Message]) -> tuple[Message, ...]:
+    """`tree` with `more` added: a message with a known id replaces the old one in its place,
+    new ones go after (an unplaced one after the message before it in `more`)."""
+    if not tree:
+        return tuple(more)
+    index = {m.id: number for number, m in enumerate(tree)}
+    merged = list(tree)
+    previous = ""
+    for message in more:
+        if message.parent_id is None:
+            message = replace(message, parent_id=previous)
+        if (at := index.get(message.id)) is not None:
+            merged[at] = message
+        else:
+            index[message.id] = len(merged)
+            merged.append(message)
+        previous = message.id
+    return tuple(merged)
 
 
 def suggest_name(messages: list[Message] | tuple[Message, ...], limit: int = 40) -> str:

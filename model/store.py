@@ -1,8 +1,8 @@
 """The conversation store: one JSON file, read from memory, written atomically under a lock.
 
-The file is a v1 document (see model.document). A file still in the tutorial's legacy format
-is read as is and upgraded to v1 on the first write, after a byte-identical copy of it is
-kept beside it as `<file>.legacy-<UTC time>.bak`. The file machinery (lock, cache, atomic
+The file is a v2 document (see model.document): conversations whose messages form a tree. A
+file still in version 1 or the tutorial's legacy format is read as is and upgraded to v2 on the
+first write, after a byte-identical copy of it is kept beside it as `<file>.legacy-<UTC time>.bak`. The file machinery (lock, cache, atomic
 replace, a corrupt file moved aside, errors in sentences) is model.jsonstore's, shared with
 the assistant store.
 """
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import builtins  # `list` is also a method name of ConversationStore
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeVar
 
 # `x as x` marks a re-export: callers may keep importing the parsing names and the errors from model.store.
@@ -60,6 +61,8 @@ class ConversationSummary:
     updated_at: str
     message_count: int
     model: str
+    pinned: bool = False
+    archived: bool = False
 
 
 def clean_name(name: str) -> str:
@@ -75,7 +78,9 @@ def clean_name(name: str) -> str:
 
 
 def _summary(conv: Conversation) -> ConversationSummary:
-    return ConversationSummary(conv.id, conv.name, conv.created_at, conv.updated_at, len(conv.messages), conv.model)
+    return ConversationSummary(
+        conv.id, conv.name, conv.created_at, conv.updated_at, len(conv.messages), conv.model, conv.pinned, conv.archived
+    )
 
 
 # --- the store ---
@@ -168,16 +173,19 @@ class ConversationStore(JsonFileStore[_Snapshot]):
         name: str,
         *,
         assistant_id: str | None = None,
+        current: str | None = None,
     ) -> Conversation:
-        """Replace a conversation's messages (and its assistant, unless None), keeping its (possibly just
-        renamed) name; re-create it under a free version of `name` if it was deleted meanwhile, so the
-        chat is never lost."""
+        """Add `messages` (the chat's tree, or its shown path) to a conversation's tree and show
+        `current` (default: the last of `messages`); set its assistant unless None. Nothing stored
+        is dropped, so branches another tab added meanwhile stay. Its (possibly just renamed) name
+        is kept; it is re-created under a free version of `name` if it was deleted meanwhile, so
+        the chat is never lost."""
 
         def plan(snapshot: _Snapshot) -> tuple[_Change, Conversation]:
             conv = snapshot.conversations.get(conversation_id)
             if conv is None:
                 conv = Conversation(name=unique_name(name, set(snapshot.names)), id=conversation_id)
-            updated = conv.with_messages(tuple(messages), model=model, assistant_id=assistant_id)
+            updated = conv.with_branches(tuple(messages), model=model, assistant_id=assistant_id, current=current)
             return _Change((updated,)), updated
 
         return self._change(plan)
@@ -200,6 +208,31 @@ class ConversationStore(JsonFileStore[_Snapshot]):
 
         return self._change(plan)
 
+    def set_flags(
+        self, conversation_id: str, *, pinned: bool | None = None, archived: bool | None = None
+    ) -> Conversation:
+        """Pin or unpin, archive or unarchive a conversation (None: leave as is); ConversationNotFound if gone."""
+
+        def plan(snapshot: _Snapshot) -> tuple[_Change, Conversation]:
+            conv = snapshot.conversations.get(conversation_id)
+            if conv is None:
+                raise ConversationNotFound(conversation_id)
+            flagged = replace(
+                conv,
+                pinned=conv.pinned if pinned is None else pinned,
+                archived=conv.archived if archived is None else archived,
+            )
+            return (_Change() if flagged == conv else _Change((flagged,))), flagged
+
+        return self._change(plan)
+
+    def contents(self) -> tuple[object, Mapping[str, Conversation]]:
+        """(a token that changes whenever the file's content does, every conversation by id): for
+        indexes built from the conversations, to know when to rebuild."""
+        with self._mutex:
+            snapshot = self._current()
+            return id(snapshot), MappingProxyType(snapshot.conversations)
+
     def delete(self, conversation_id: str) -> bool:
         """Remove a conversation; False if it was not there."""
 
@@ -210,12 +243,19 @@ class ConversationStore(JsonFileStore[_Snapshot]):
         return self._change(plan)
 
     def import_conversations(self, conversations: builtins.list[Conversation]) -> builtins.list[Conversation]:
-        """Add copies with new ids in one write; a clashing name gets " (2)", " (3)"…"""
+        """Add copies with new ids in one write; a clashing name gets " (2)", " (3)"… A conversation
+        whose `source` (an id in another app) is already stored, or comes twice, is left out:
+        importing the same export again adds nothing."""
 
         def plan(snapshot: _Snapshot) -> tuple[_Change, builtins.list[Conversation]]:
             taken = set(snapshot.names)
+            sources = {c.source for c in snapshot.conversations.values() if c.source}
             stored = []
             for conv in conversations:
+                if conv.source:
+                    if conv.source in sources:
+                        continue
+                    sources.add(conv.source)
                 name = unique_name(conv.name, taken)
                 taken.add(name_key(name))
                 stored.append(replace(conv, id=uuid.uuid4().hex, name=name))
@@ -238,11 +278,11 @@ class ConversationStore(JsonFileStore[_Snapshot]):
     def _decode(self, text: str, modified: datetime) -> tuple[_Snapshot, bool]:
         obj = read_json(text)
         conversations = parse_document(obj, stamp=stamp(modified))
-        return _Snapshot.of(conversations), document_kind(obj) == "legacy"
+        return _Snapshot.of(conversations), document_kind(obj) in ("legacy", "v1")
 
     def _encode(self, content: _Snapshot) -> bytes:
         # Only conversations changed since the last write are encoded again (`content` is a fresh copy).
         for conv in content.conversations.values():
             if conv.id not in content.fragments:
                 content.fragments[conv.id] = _fragment(conv)
-        return b'{"version": 1, "conversations": {\n' + b",\n".join(content.fragments.values()) + b"\n}}\n"
+        return b'{"version": 2, "conversations": {\n' + b",\n".join(content.fragments.values()) + b"\n}}\n"

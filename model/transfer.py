@@ -21,16 +21,16 @@ class ImportFailed(ValueError):
 
 
 def to_markdown(conv: Conversation) -> str:
-    """The conversation as Markdown: a title, then one bold-labelled block per message (an answer
-    names the model that wrote it), content as is."""
+    """The conversation's shown path as Markdown: a title, then one bold-labelled block per message
+    (an answer names the model that wrote it), content as is. Other branches are in the JSON export."""
     blocks = [f"# {conv.name}"]
-    blocks += [f"**{_LABELS[m.role]}**{f' ({m.model})' if m.model else ''}:\n\n{m.content}" for m in conv.messages]
+    blocks += [f"**{_LABELS[m.role]}**{f' ({m.model})' if m.model else ''}:\n\n{m.content}" for m in conv.path()]
     return "\n\n".join(blocks) + "\n"
 
 
 def to_json(conv: Conversation) -> str:
     """The conversation as a single-conversation export file."""
-    return json.dumps({"version": 1, "conversation": conv.to_dict()}, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps({"version": 2, "conversation": conv.to_dict()}, ensure_ascii=False, indent=2) + "\n"
 
 
 def parse_import(data: bytes | str) -> list[Conversation]:
@@ -55,7 +55,7 @@ def parse_import(data: bytes | str) -> list[Conversation]:
     if not _is_single(obj) and document_kind(obj) is None and not _has_version(obj):
         raise ImportFailed(
             "The file is not a bnaGPT export: expected a conversation exported as JSON, "
-            'a conversations file ({"version": 1, "conversations": {…}}) or the tutorial\'s {"name": [messages]}.'
+            'a conversations file ({"version": 2, "conversations": {…}}) or the tutorial\'s {"name": [messages]}.'
         )
     try:
         conversations = _read_single(obj) if _is_single(obj) else list(parse_document(obj).values())
@@ -81,4 +81,4 @@ def _read_single(obj: dict[str, object]) -> list[Conversation]:
         raise ValueError("'conversation' must be an object")
     key = conv["id"] if isinstance(conv.get("id"), str) and conv["id"] else "1"
     # The same parser as a whole file, so both are checked the same way.
-    return list(parse_document({"version": 1, "conversations": {key: conv}}).values())
+    return list(parse_document({"version": 2, "conversations": {key: conv}}).values())

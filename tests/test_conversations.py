@@ -54,7 +54,7 @@ def test_exported_json_imports_back_as_a_copy(controller: ConversationController
 def test_autosave_writes_the_turns_under_the_open_conversation(controller: ConversationController) -> None:
     saved = controller.save("Open", [Message("user", "a")], "m")
     controller.store.rename(saved.id, "Renamed in another tab")
-    after = controller.autosave(saved.id, "Open", [Message("user", "a"), Message("assistant", "b")], "m2")
+    after = controller.autosave(saved.id, "Open", [*saved.messages, Message("assistant", "b")], "m2")
     loaded = controller.load(saved.id)
     assert loaded == after and loaded is not None
     assert (loaded.name, len(loaded.messages), loaded.model) == ("Renamed in another tab", 2, "m2")

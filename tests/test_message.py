@@ -111,3 +111,69 @@ def test_unknown_or_wrong_model_and_format_from_a_file_are_read_safely() -> None
     assert Conversation.from_dict({"id": "1", "name": "n", "messages": [], "assistant_id": ["x"]}).assistant_id == ""
     with pytest.raises(ValueError, match="unknown message format"):
         Message("assistant", "x", format="yaml")  # type: ignore[arg-type]
+
+
+def _tree() -> Conversation:
+    """q1 → a1, then q1 edited as q1b → a1b, and a1b regenerated as a1c."""
+    q1 = Message("user", "q1", id="q1", parent_id="")
+    a1 = Message("assistant", "a1", id="a1", parent_id="q1")
+    q1b = Message("user", "q1b", id="q1b", parent_id="")
+    a1b = Message("assistant", "a1b", id="a1b", parent_id="q1b")
+    a1c = Message("assistant", "a1c", id="a1c", parent_id="q1b")
+    return Conversation("t", (q1, a1, q1b, a1b, a1c), current="a1b")
+
+
+def test_a_tree_shows_the_path_to_its_current_leaf_and_knows_the_branches() -> None:
+    conv = _tree()
+    assert [m.id for m in conv.path()] == ["q1b", "a1b"]
+    assert [m.id for m in conv.path("a1")] == ["q1", "a1"]
+    assert [m.id for m in conv.children("")] == ["q1", "q1b"]
+    assert [m.id for m in conv.children("q1b")] == ["a1b", "a1c"]
+    assert conv.leaf_under("q1b") == "a1c" and conv.leaf_under("q1") == "a1" and conv.leaf_under("a1") == "a1"
+    back = Conversation.from_dict(json.loads(json.dumps(conv.to_dict())))
+    assert back.current == "a1b" and [(m.id, m.parent_id) for m in back.messages] == [
+        (m.id, m.parent_id) for m in conv.messages
+    ]
+    assert back.to_dict()["messages"][0]["parent_id"] is None  # a root is written as null
+
+
+def test_a_v1_conversation_reads_as_one_line_with_ids_that_stay_the_same() -> None:
+    data = {
+        "id": "c",
+        "name": "n",
+        "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+    }
+    first, second = Conversation.from_dict(data), Conversation.from_dict(data)
+    assert [m.id for m in first.messages] == [m.id for m in second.messages]
+    assert first.messages[1].parent_id == first.messages[0].id and first.messages[0].parent_id == ""
+    assert first.path() == first.messages and first.current == first.messages[1].id
+
+
+def test_hand_edited_trees_are_repaired_not_refused() -> None:
+    data = {
+        "id": "c",
+        "name": "n",
+        "current": "nowhere",
+        "messages": [
+            {"role": "user", "content": "a", "id": "x", "parent_id": "later"},  # a parent that comes after: a cycle
+            {"role": "assistant", "content": "b", "id": "later", "parent_id": "x"},
+            {"role": "user", "content": "c", "id": "x", "parent_id": "ghost"},  # an id twice, an unknown parent
+        ],
+    }
+    conv = Conversation.from_dict(data)
+    ids = [m.id for m in conv.messages]
+    assert len(set(ids)) == 3 and conv.messages[0].parent_id == ""
+    assert conv.messages[2].parent_id == "later"  # placed after the message before it
+    assert conv.current == ids[-1] and [m.content for m in conv.path()] == ["a", "b", "c"]
+
+
+def test_with_branches_keeps_every_message_and_shows_the_new_leaf() -> None:
+    conv = _tree()
+    regenerated = Message("assistant", "a1d")
+    grown = conv.with_branches([*conv.path()[:-1], regenerated])
+    assert len(grown.messages) == 6 and grown.current == regenerated.id
+    assert grown.message(regenerated.id).parent_id == "q1b"  # type: ignore[union-attr]
+    continued = replace(conv.message("a1b"), content="a1b and more")  # type: ignore[type-var]
+    again = grown.with_branches([*conv.path()[:-1], continued], current="a1b")
+    assert len(again.messages) == 6 and again.message("a1b").content == "a1b and more"  # type: ignore[union-attr]
+    assert again.current == "a1b"

@@ -92,10 +92,10 @@ def test_list_is_most_recently_updated_first(store: ConversationStore) -> None:
     assert [s.name for s in store.list()] == ["new", "mid", "old"]
 
 
-def test_file_is_v1_with_only_conversation_fields_and_mode_0600(path: Path, store: ConversationStore) -> None:
+def test_file_is_v2_with_only_conversation_fields_and_mode_0600(path: Path, store: ConversationStore) -> None:
     conv = store.save(chat("a", "hi"))
     data = json.loads(path.read_text("utf-8"))
-    assert set(data) == {"version", "conversations"} and data["version"] == 1
+    assert set(data) == {"version", "conversations"} and data["version"] == 2
     assert data["conversations"] == {conv.id: conv.to_dict()}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -230,7 +230,7 @@ def test_legacy_file_is_read_as_is_then_upgraded_with_a_byte_identical_backup(pa
     backups = list(path.parent.glob("conversations.json.legacy-*.bak"))
     assert len(backups) == 1 and backups[0].read_bytes() == original
     data = json.loads(path.read_text("utf-8"))
-    assert data["version"] == 1 and set(data["conversations"]) == {trip.id, new.id, store.find("second").id}  # type: ignore[union-attr]
+    assert data["version"] == 2 and set(data["conversations"]) == {trip.id, new.id, store.find("second").id}  # type: ignore[union-attr]
     assert ConversationStore(path).load(trip.id) == conv
     store.save(chat("newer"))
     assert len(list(path.parent.glob("*.bak"))) == 1  # backed up once, on the upgrade
@@ -242,7 +242,7 @@ def test_legacy_file_is_read_as_is_then_upgraded_with_a_byte_identical_backup(pa
         b"{not json",
         b"\xff\xfe\x00garbage",
         b"[1, 2]",
-        b'{"version": 2, "conversations": {}}',
+        b'{"version": 3, "conversations": {}}',
         b'{"a": 5}',
         b'{"version": 1, "conversations": {"x": {"name": "n", "messages": [{"role": "robot", "content": ""}]}}}',
     ],
@@ -419,10 +419,66 @@ def test_update_messages_keeps_a_rename_from_another_tab_and_recreates_a_deleted
     mine, theirs = ConversationStore(path), ConversationStore(path)
     conv = mine.save(Conversation("Draft", (Message("user", "a"),)))
     theirs.rename(conv.id, "Renamed elsewhere")
-    updated = mine.update_messages(conv.id, [Message("user", "a"), Message("assistant", "b")], "m", "Draft")
+    updated = mine.update_messages(conv.id, [*conv.messages, Message("assistant", "b")], "m", "Draft")
     assert updated.name == "Renamed elsewhere" and len(updated.messages) == 2
     theirs.delete(conv.id)
     theirs.save(Conversation("Renamed elsewhere", ()))
-    again = mine.update_messages(conv.id, [Message("user", "a")], "m", "Renamed elsewhere")
+    again = mine.update_messages(conv.id, conv.messages, "m", "Renamed elsewhere")
     assert again.id == conv.id and again.name == "Renamed elsewhere (2)"
     assert {c.name for c in theirs.list()} == {"Renamed elsewhere", "Renamed elsewhere (2)"}
+
+
+def test_a_v1_file_is_upgraded_to_v2_after_a_byte_identical_backup(path: Path) -> None:
+    original = json.dumps(
+        {
+            "version": 1,
+            "conversations": {
+                "c1": {
+                    "id": "c1",
+                    "name": "Old",
+                    "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+                }
+            },
+        }
+    ).encode()
+    path.write_bytes(original)
+    store = ConversationStore(path)
+    old = store.load("c1")
+    assert old is not None and [m.content for m in old.path()] == ["hi", "hello"]
+    store.save(chat("new", "x"))
+    [backup] = path.parent.glob("conversations.json.legacy-*.bak")
+    assert backup.read_bytes() == original
+    data = json.loads(path.read_text("utf-8"))
+    assert data["version"] == 2
+    ids = [m["id"] for m in data["conversations"]["c1"]["messages"]]
+    assert ids == [m.id for m in old.messages]  # the ids read before the upgrade are the ids written
+    assert data["conversations"]["c1"]["messages"][1]["parent_id"] == ids[0]
+
+
+def test_two_tabs_adding_branches_to_one_conversation_lose_neither(path: Path) -> None:
+    mine, theirs = ConversationStore(path), ConversationStore(path)
+    conv = mine.save(chat("Shared", "q"))
+    question = conv.messages[0]
+    mine.update_messages(conv.id, [question, Message("assistant", "mine")], "m", "Shared")
+    after = theirs.update_messages(conv.id, [question, Message("assistant", "theirs")], "m", "Shared")
+    assert sorted(m.content for m in after.children(question.id)) == ["mine", "theirs"]
+    assert [m.content for m in after.path()] == ["q", "theirs"]
+
+
+def test_pin_archive_and_an_import_that_comes_twice(path: Path, store: ConversationStore) -> None:
+    conv = store.save(chat("Keep", "x"))
+    token, everything = store.contents()
+    assert set(everything) == {conv.id}
+    flagged = store.set_flags(conv.id, pinned=True, archived=True)
+    assert flagged.pinned and flagged.archived
+    [summary] = store.list()
+    assert summary.pinned and summary.archived
+    assert store.contents()[0] != token  # the content changed: indexes rebuild
+    assert ConversationStore(path).load(conv.id).pinned  # type: ignore[union-attr]
+    assert store.set_flags(conv.id, archived=False).pinned
+    with pytest.raises(ConversationNotFound):
+        store.set_flags("gone", pinned=True)
+    imported = Conversation("From ChatGPT", (Message("user", "q"),), source="chatgpt:abc")
+    assert len(store.import_conversations([imported, imported])) == 1
+    assert store.import_conversations([imported]) == []
+    assert len(store.list()) == 2

@@ -72,7 +72,7 @@ def test_lone_surrogates_in_the_file_are_read_as_valid_text(path: Path) -> None:
         ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
         ('{"version": 1, "conversations": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}", "nested too deeply"),
         ('{"version": ' + "1" * 5000 + ', "conversations": {}}', "a number 5,000 digits long"),
-        ('{"version": 1.0, "conversations": {}}', "version must be the whole number 1, not 1.0"),
+        ('{"version": 1.0, "conversations": {}}', "version must be the whole number 1 or 2, not 1.0"),
         (
             '{"version": 1, "conversations": {"a": {"name": "one", "messages": []},'
             ' "a": {"name": "two", "messages": []}}}',

@@ -38,7 +38,7 @@ def test_markdown_has_the_title_and_each_message_verbatim_in_order() -> None:
 
 def test_json_export_round_trips_exactly() -> None:
     text = to_json(CONV)
-    assert json.loads(text) == {"version": 1, "conversation": CONV.to_dict()} and "🙂" in text  # not \\u-escaped
+    assert json.loads(text) == {"version": 2, "conversation": CONV.to_dict()} and "🙂" in text  # not \\u-escaped
     assert parse_import(text) == [CONV]
     assert parse_import(text.encode("utf-8")) == [CONV]
 
@@ -90,7 +90,7 @@ def _v1(conversation: object) -> str:
         ("[1, 2]", "not a bnaGPT export"),
         ('"text"', "not a bnaGPT export"),
         ('{"a": 1}', "not a bnaGPT export"),
-        ('{"version": 2, "conversations": {}}', "version 2 is not supported"),
+        ('{"version": 3, "conversations": {}}', "version 3 is not supported"),
         ('{"version": 3, "conversation": {}}', "version 3 is not supported"),
         ('{"version": 1}', "needs a 'conversations' object"),
         ("{}", "holds no conversations"),
@@ -151,10 +151,10 @@ HUGE_NUMBER = '{"version": 1, "conversations": {}, "n": ' + "9" * 5000 + "}"
         (DEEP_OBJECT, "nested too deeply"),
         ('{"version": 1, "conversations": {"a": {"name": "n", "messages": ' + DEEP_LIST + "}}}", "nested too deeply"),
         (HUGE_NUMBER, "a number 5,000 digits long"),
-        ('{"version": 1.0, "conversations": {}}', "version must be the whole number 1, not 1.0"),
-        ('{"version": true, "conversations": {}}', "version must be the whole number 1, not true"),
-        ('{"version": "1", "conversations": {}}', "version must be the whole number 1, not '1'"),
-        ('{"version": 1.0, "conversation": {"name": "n", "messages": []}}', "whole number 1, not 1.0"),
+        ('{"version": 1.0, "conversations": {}}', "version must be the whole number 1 or 2, not 1.0"),
+        ('{"version": true, "conversations": {}}', "version must be the whole number 1 or 2, not true"),
+        ('{"version": "1", "conversations": {}}', "version must be the whole number 1 or 2, not '1'"),
+        ('{"version": 1.0, "conversation": {"name": "n", "messages": []}}', "whole number 1 or 2, not 1.0"),
         ('{"version": {"a": 1}, "conversations": {}}', "version an object is not supported"),
         (
             '{"version": 1, "conversations": {"a": {"name": "n", "messages": []}, "a": {"name": "m", "messages": []}}}',
