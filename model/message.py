@@ -343,6 +343,30 @@ def _placed(messages: tuple[Message, ...]) -> tuple[Message, ...]:
     return messages if fixed is None else tuple(fixed)
 
 
+def as_path(messages: Sequence[Message]) -> list[Message]:
+    """`messages` as one line of a tree: each the reply to the one before (the first a root)."""
+    placed, parent = [], ""
+    for message in messages:
+        if message.parent_id != parent:
+            message = replace(message, parent_id=parent)
+        placed.append(message)
+        parent = message.id
+    return placed
+
+
+def branch_end(tree: Sequence[Message], message_id: str) -> list[Message]:
+    """The messages from `message_id` down to the newest leaf below it (newest reply each time)."""
+    index = {m.id: m for m in tree}
+    newest: dict[str, str] = {}
+    for m in tree:
+        newest[m.parent_id or ""] = m.id
+    chain, at = [], message_id
+    while at in index:
+        chain.append(index[at])
+        at = newest.get(at, "")
+    return chain
+
+
 def merge(tree: Sequence[Message], more: Sequence[Message]) -> tuple[Message, ...]:
     """`tree` with `more` added: a message with a known id replaces the old one in its place,
     new ones go after (an unplaced one after the message before it in `more`)."""

@@ -142,5 +142,5 @@ def test_ten_sessions_chat_with_the_embedded_model_at_once(browser: Browser, tmp
         assert names == {f"Visitor {i}" for i in range(sessions)}
         for c in contexts:
             c.close()
-    assert json.loads(store_file.read_text())["version"] == 1
+    assert json.loads(store_file.read_text())["version"] == 2
     assert os.stat(store_file).st_mode & 0o777 == 0o600

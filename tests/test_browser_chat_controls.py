@@ -208,11 +208,23 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     expect(messages(page).nth(1)).to_contain_text("second answer")
     expect(page.get_by_text("first answer")).to_have_count(0)
     assert [m["content"] for m in fresh.chat_requests[-1].messages if m["role"] == "user"] == ["What is Lisbon?"]
+    # the first answer is kept as another version: ‹ 2 / 2 ›, and going back to it changes what the model remembers
+    expect(messages(page).nth(1).get_by_text("2 / 2")).to_be_visible()
+    click(page, messages(page).nth(1).get_by_role("button", name="‹", exact=True))
+    expect(messages(page).nth(1)).to_contain_text("first answer")
+    expect(messages(page).nth(1).get_by_text("1 / 2")).to_be_visible()
+    fresh.script.reply = "third answer"
+    ask(page, "Tell me more", 4)
+    remembered = [m["content"] for m in fresh.chat_requests[-1].messages if m["role"] == "assistant"]
+    assert remembered == ["first answer"]
+    click(page, messages(page).nth(1).get_by_role("button", name="›", exact=True))
+    expect(messages(page)).to_have_count(2)  # the second version's branch has no more messages
+    expect(messages(page).nth(1)).to_contain_text("second answer")
 
     fresh.script.reply = ""
     ask(page, "And Porto?", 4)
     # edit the first question: what came after it is replaced by the new answer
-    click(page, messages(page).nth(0).get_by_role("button").first)
+    click(page, messages(page).nth(0).get_by_role("button", name="Edit"))
     editor = page.get_by_label("Edit your message")
     expect(editor).to_have_value("What is Lisbon?")
     editor.fill("What is Coimbra?")
@@ -221,6 +233,7 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     expect(messages(page).nth(1)).to_contain_text("Echo: What is Coimbra?")
     users = [m["content"] for m in fresh.chat_requests[-1].messages if m["role"] == "user"]
     assert users == ["What is Coimbra?"]
+    expect(messages(page).nth(0).get_by_text("2 / 2")).to_be_visible()  # the old question is a version too
 
     copy = messages(page).nth(1).locator("button.copy")
     copy.click()

@@ -22,7 +22,7 @@ from controller.json_mode import read_json_answer
 from controller.models import ModelChoiceError
 from controller.runtime import Runtime, warm_up
 from model.assistant import Assistant
-from model.message import Conversation, Message, utc_now
+from model.message import Conversation, Message, as_path, branch_end, merge, new_message_id, utc_now
 from model.preferences import PreferencesError
 from model.store import StoreError
 from utils.errors import LocalModelFailed, ProviderError
@@ -58,6 +58,7 @@ class InFlight:
     chat_id: str
     messages: list[Message]  # everything before the answer
     open: tuple[str, str] | None  # the saved conversation (id, name), if any
+    tree: tuple[Message, ...] = ()  # every branch of the chat, saved with the answer
     assistant_id: str = ""  # the assistant answering ("" = the default one)
     continued: Message | None = None  # the answer being continued, if any
     started: float = field(default_factory=time.monotonic)
@@ -138,14 +139,14 @@ class ChatView:
         if action.kind == "ask":
             self.messages = [*messages, Message("user", action.text)]
         elif action.kind == "edit":
-            # until conversations keep branches, the messages after the edited one are replaced
+            # the edited question starts a new branch; the old one stays in the tree
             if not (0 <= action.index < len(messages) and messages[action.index].role == "user"):
                 return None  # the chat changed under the editor (another chat was opened)
             self.messages = [*messages[: action.index], Message("user", action.text)]
         elif action.kind == "regenerate":
             if not messages or messages[-1].role != "assistant":
                 return None
-            self.messages = messages[:-1]  # a new answer replaces the last one
+            self.messages = messages[:-1]  # the new answer becomes another version of the last one
         return action
 
     # the model, the assistant, JSON -------------------------------------------
@@ -233,11 +234,20 @@ class ChatView:
     # state ------------------------------------------------------------------
     @property
     def messages(self) -> list[Message]:
+        """The chat on screen: the path through its tree that the model remembers."""
         return st.session_state.setdefault(f"{self.key}:messages", [])
 
     @messages.setter
     def messages(self, value: list[Message]) -> None:
-        st.session_state[f"{self.key}:messages"] = value
+        """Show `value`; it joins the tree, where the branches it replaces stay (Edit, Regenerate)."""
+        path = as_path(value)
+        st.session_state[f"{self.key}:messages"] = path
+        st.session_state[f"{self.key}:tree"] = merge(self.tree, path)
+
+    @property
+    def tree(self) -> tuple[Message, ...]:
+        """Every message of the chat, every branch, oldest first."""
+        return st.session_state.get(f"{self.key}:tree", ())
 
     @property
     def chat_id(self) -> str:
@@ -252,8 +262,9 @@ class ChatView:
     def failure(self, value: Failure | None) -> None:
         st.session_state[f"{self.key}:failure"] = value
 
-    def put_on_screen(self, messages: list[Message]) -> None:
-        """Replace the chat on screen (a new chat, or a conversation opened)."""
+    def put_on_screen(self, messages: list[Message], tree: tuple[Message, ...] = ()) -> None:
+        """Replace the chat on screen (a new chat, or a conversation opened with its tree)."""
+        st.session_state[f"{self.key}:tree"] = tree
         self.messages = messages
         self.failure = None
         st.session_state[f"{self.key}:chat-id"] = uuid.uuid4().hex
@@ -309,9 +320,51 @@ class ChatView:
                 on_click=lambda: st.session_state.update({f"{self.key}:shown": shown + SHOWN_MESSAGES}),
             )
         last = len(messages) - 1
+        self._branches = self.branches()
         for number, message in enumerate(messages[hidden:], hidden):
             with st.chat_message(message.role):
                 self.draw_message(message, number, last=number == last and not hide_last)
+
+    def branches(self) -> dict[str, list[str]]:
+        """The ids of the replies to each message ("" for the roots), oldest first."""
+        replies: dict[str, list[str]] = {}
+        for message in self.tree:
+            replies.setdefault(message.parent_id or "", []).append(message.id)
+        return replies
+
+    def draw_branch_switch(self, message: Message, number: int) -> None:
+        """‹ 2 / 3 › for a message with other versions (an edited question, a regenerated answer)."""
+        versions = getattr(self, "_branches", {}).get(message.parent_id or "", [])
+        if len(versions) < 2 or message.id not in versions:
+            return
+        at = versions.index(message.id)
+        key = f"{self.key}:branch:{number}"
+        st.button(
+            "‹",
+            key=f"{key}:back",
+            type="tertiary",
+            disabled=at == 0,
+            help="The previous version",
+            on_click=self.switch_branch,
+            args=(number, versions[at - 1]),
+        )
+        st.caption(f"{at + 1} / {len(versions)}")
+        st.button(
+            "›",
+            key=f"{key}:next",
+            type="tertiary",
+            disabled=at == len(versions) - 1,
+            help="The next version",
+            on_click=self.switch_branch,
+            args=(number, versions[min(at + 1, len(versions) - 1)]),
+        )
+
+    def switch_branch(self, number: int, version: str) -> None:
+        """Show another version of message `number`, and the newest branch below it: what the chat
+        shows is what the model remembers."""
+        self.messages = [*self.messages[:number], *branch_end(self.tree, version)]
+        self.failure = None
+        st.session_state.pop(f"{self.key}:editing", None)
 
     def draw_message(self, message: Message, number: int, last: bool = False) -> None:
         """One message, in a single container (see `answer`): its text, how it ended, its actions."""
@@ -336,14 +389,16 @@ class ChatView:
             if message.role == "assistant":
                 self.draw_answer_actions(message, number, last, problem)
             elif message.role == "user":
-                st.button(
-                    "",
-                    key=f"{self.key}:edit:{number}",
-                    icon=":material/edit:",
-                    type="tertiary",
-                    help="Edit this message and ask again (the messages after it are replaced).",
-                    on_click=lambda: st.session_state.update({f"{self.key}:editing": number}),
-                )
+                with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                    st.button(
+                        "Edit",
+                        key=f"{self.key}:edit:{number}",
+                        icon=":material/edit:",
+                        type="tertiary",
+                        help="Edit this message and ask again (the old version stays: switch back with ‹ ›).",
+                        on_click=lambda: st.session_state.update({f"{self.key}:editing": number}),
+                    )
+                    self.draw_branch_switch(message, number)
 
     def draw_content(self, message: Message) -> str:
         """The message's text; a JSON answer as a formatted JSON block. Returns why a JSON answer
@@ -365,6 +420,7 @@ class ChatView:
         if problem:
             st.error(problem + (" Press Retry to ask again." if last else ""), icon=":material/data_object:")
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+            self.draw_branch_switch(message, number)
             copy_button(message.content, key=f"{self.key}:copy:{number}")
             if last and message.status == "length":
                 st.button(
@@ -379,7 +435,7 @@ class ChatView:
                     "Retry" if problem else "Regenerate",
                     key=f"{self.key}:regenerate",
                     icon=":material/refresh:",
-                    help="A new answer to the same message (it replaces this one).",
+                    help="A new answer to the same message (this one stays: switch back with ‹ ›).",
                     on_click=self.request,
                     args=(Action("regenerate"),),
                 )
@@ -451,9 +507,9 @@ class ChatView:
             return  # nothing to answer (a stale Retry)
         helper = assistant.id if assistant else ""
         if continuing:
-            flight = InFlight(self.chat_id, before, self.open_conversation, helper, continued=last)
+            flight = InFlight(self.chat_id, before, self.open_conversation, self.tree, helper, continued=last)
         else:
-            flight = InFlight(self.chat_id, list(self.messages), self.open_conversation, helper)
+            flight = InFlight(self.chat_id, list(self.messages), self.open_conversation, self.tree, helper)
         with st.chat_message("assistant"):
             if not self.ensure_model(runtime):
                 self.finish(flight, None)  # the question is kept (and saved) though nothing could answer
@@ -482,6 +538,7 @@ class ChatView:
                 raise
             stop.empty()
             answer = self.finish(flight, turn, controller)
+            self._branches = self.branches()  # the answer may be a new version of an earlier one
             with body:
                 self.draw_message(answer, len(self.messages) - 1, last=True)
 
@@ -522,15 +579,16 @@ class ChatView:
                 turn.text,
                 flight.continued.created_at if flight.continued is not None else utc_now(),
                 turn.status or "stopped",
+                id=flight.continued.id if flight.continued is not None else new_message_id(),
                 model=controller.model if controller is not None else "",
                 format="json" if controller is not None and controller.json_mode else "text",
             )
         kept = answer or flight.continued  # a failed Continue keeps the answer it was continuing
-        messages = flight.messages + ([kept] if kept is not None else [])
+        messages = as_path(flight.messages + ([kept] if kept is not None else []))
         if flight.chat_id == self.chat_id:
             self.messages = messages
-        self.save(flight.open, messages, flight.assistant_id)
-        return answer if answer is not None else flight.messages[-1]
+        self.save(flight.open, [*flight.tree, *messages], flight.assistant_id)
+        return messages[-1] if answer is not None else flight.messages[-1]  # as placed in the tree
 
     def ensure_model(self, runtime: Runtime) -> bool:
         """Start the embedded model if it is the provider (with progress); False if it failed."""
@@ -575,8 +633,8 @@ class MemoryChatView(ChatView):
     def open_conversation(self) -> tuple[str, str] | None:
         return st.session_state.get(OPEN_KEY)
 
-    def put_on_screen(self, messages: list[Message]) -> None:
-        super().put_on_screen(messages)
+    def put_on_screen(self, messages: list[Message], tree: tuple[Message, ...] = ()) -> None:
+        super().put_on_screen(messages, tree)
         st.session_state.pop(OPEN_KEY, None)
 
     def sidebar(self, runtime: Runtime) -> None:
@@ -600,7 +658,7 @@ class MemoryChatView(ChatView):
 
     def show(self, conversation: Conversation) -> None:
         """Put a saved conversation on screen, with its assistant; the next answer's memory is rebuilt from it."""
-        self.put_on_screen(list(conversation.messages))
+        self.put_on_screen(list(conversation.path()), conversation.messages)
         st.session_state[OPEN_KEY] = (conversation.id, conversation.name)
         helper = conversation.assistant_id
         if helper and resources.runtime().assistants().get(helper) is None:
