@@ -1,11 +1,14 @@
-"""The conversation verbs of the sidebar: save, autosave, load, rename, delete, export, import."""
+"""The conversation verbs of the sidebar: save, autosave, load, rename, delete, export, import,
+pin, archive and search."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from model.message import Conversation, Message, suggest_name
+from model.search import SearchHit, SearchIndex, fold, index_path, name_needles
 from model.store import ConversationStore, ConversationSummary, StoreCorrupted
 from model.transfer import parse_import, to_json, to_markdown
 
@@ -18,11 +21,24 @@ class Listing:
     shown: list[ConversationSummary]
     matching: int
     total: int
+    archived: int = 0  # how many are archived (listed apart, unless a query found them)
+
+
+@lru_cache(maxsize=8)
+def shared_index(conversations_file: str) -> SearchIndex:
+    """One search index per conversations file and process, shared by sessions: it remembers what it
+    has indexed, so a search after a turn indexes only that conversation again."""
+    return SearchIndex(index_path(conversations_file))
+
+
+def _pinned_first(summaries: list[ConversationSummary]) -> list[ConversationSummary]:
+    return sorted(summaries, key=lambda s: not s.pinned)  # stable: newest first within each
 
 
 class ConversationController:
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: ConversationStore, index: SearchIndex | None = None) -> None:
         self.store = store
+        self.index = index if index is not None else shared_index(str(store.path))
 
     @property
     def problem(self) -> StoreCorrupted | None:
@@ -30,11 +46,37 @@ class ConversationController:
         return self.store.problem
 
     def listing(self, query: str = "", limit: int = SHOWN_AT_MOST) -> Listing:
-        """The newest conversations whose name contains `query` (case-insensitive)."""
+        """Pinned conversations, then the others, each newest first; archived ones only when `query`
+        finds them. With a query: those whose name holds each of its words (any case, any accents)."""
         everything = self.store.list()
-        needle = query.strip().casefold()
-        matching = [c for c in everything if needle in c.name.casefold()] if needle else everything
-        return Listing(matching[:limit], len(matching), len(everything))
+        archived = sum(1 for c in everything if c.archived)
+        needles = name_needles(query)
+        if needles:
+            matching = [c for c in everything if all(n in fold(c.name) for n in needles)]
+        else:
+            matching = [c for c in everything if not c.archived]
+        matching = _pinned_first(matching)
+        return Listing(matching[:limit], len(matching), len(everything), archived)
+
+    def archived(self, limit: int = SHOWN_AT_MOST) -> tuple[list[ConversationSummary], int]:
+        """The newest archived conversations, and how many there are."""
+        archived = [c for c in self.store.list() if c.archived]
+        return archived[:limit], len(archived)
+
+    def search(self, query: str, limit: int = 20, *, names: bool = True) -> list[SearchHit]:
+        """Conversations whose name (if `names`; first) or messages hold every word of `query`, best first,
+        one hit each, with a snippet around the match. The first search of a process may index every
+        message (seconds, for thousands of conversations); later ones index only what changed."""
+        token, conversations = self.store.contents()
+        return self.index.search(query, token, conversations, limit, names=names)
+
+    def pin(self, conversation_id: str, pinned: bool = True) -> Conversation:
+        """Pin a conversation to the top of the list (or unpin it); ConversationNotFound if gone."""
+        return self.store.set_flags(conversation_id, pinned=pinned)
+
+    def archive(self, conversation_id: str, archived: bool = True) -> Conversation:
+        """Move a conversation out of the list into the archived ones (or back); ConversationNotFound if gone."""
+        return self.store.set_flags(conversation_id, archived=archived)
 
     def count(self) -> int:
         """How many conversations are saved."""

@@ -196,9 +196,20 @@ def sidebar_app(path: str) -> None:
             del st.session_state["open"]
             st.session_state["notice"] = "The chat on screen is no longer saved."
 
+    def on_open_at(conversation, message_id):  # type: ignore[no-untyped-def]
+        calls.append(("open at", conversation.id, message_id))
+        st.session_state["open"] = (conversation.id, conversation.name)
+
     controller = ConversationController(ConversationStore(path))
     ConversationSidebar(
-        controller, messages, "test-model", shown[0] if shown else None, on_open, on_renamed, on_deleted
+        controller,
+        messages,
+        "test-model",
+        shown[0] if shown else None,
+        on_open,
+        on_renamed,
+        on_deleted,
+        on_open_at=on_open_at,
     )()
 
 
@@ -213,6 +224,11 @@ def calls(at: AppTest) -> list[tuple[str, ...]]:
     return list(at.session_state["calls"])
 
 
+def panel_inputs(at: AppTest) -> list[str]:
+    """The keys of the text boxes other than the search box."""
+    return [str(t.key) for t in at.text_input if t.key != "conv:filter"]
+
+
 def sentences(at: AppTest) -> list[str]:
     return [e.value for e in at.error] + [t.value for t in at.toast]
 
@@ -225,10 +241,10 @@ def test_save_is_one_panel_with_the_name_prefilled_and_closes_after_use(tmp_path
     [saved] = ConversationStore(tmp_path / "conversations.json").list()
     assert calls(at) == [("open", saved.id, "Plan a trip")]
     assert at.button(key=f"conv:{saved.id}:open").proto.type == "primary"  # the open one is marked
-    assert not at.text_input and any("Saved as" in t.value for t in at.toast)  # the panel is gone
+    assert not panel_inputs(at) and any("Saved as" in t.value for t in at.toast)  # the panel is gone
     click(at, "conv:save")
     click(at, "conv:cancel-save")
-    assert not at.text_input and len(calls(at)) == 1
+    assert not panel_inputs(at) and len(calls(at)) == 1
 
 
 def test_a_name_clash_asks_before_overwriting_and_cancel_keeps_both(tmp_path: Path) -> None:
@@ -272,12 +288,12 @@ def test_rename_confirms_on_enter_says_why_it_cannot_and_cancels(tmp_path: Path)
     click(at, f"conv:{kept.id}:confirm-rename")
     assert any("Not renamed" in e.value for e in at.error)
     click(at, f"conv:{kept.id}:cancel-rename")
-    assert not at.text_input and not at.error and calls(at) == []
+    assert not panel_inputs(at) and not at.error and calls(at) == []
     click(at, f"conv:{kept.id}:rename")
     at.text_input(key=f"conv:{kept.id}:new-name").set_value("  After  ")  # in a form: Enter submits it
     click(at, f"conv:{kept.id}:confirm-rename")
     assert calls(at) == [("renamed", kept.id, "After")]
-    assert not at.text_input and at.button(key=f"conv:{kept.id}:open").label == "After"
+    assert not panel_inputs(at) and at.button(key=f"conv:{kept.id}:open").label == "After"
 
 
 def test_rename_of_a_conversation_deleted_in_another_tab_says_so(tmp_path: Path) -> None:
@@ -352,3 +368,65 @@ def test_past_ten_a_filter_and_at_most_twenty_drawn(tmp_path: Path) -> None:
     assert [b.label for b in open_buttons(at)] == ["Conversation 0007"]
     at.text_input(key="conv:filter").set_value("nothing like it").run()
     assert not open_buttons(at) and any("No conversation name contains that." in c.value for c in at.caption)
+
+
+def test_pin_moves_a_conversation_to_the_top_and_unpin_back(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    oldest, _, newest = [store_.save(Conversation(name, (Message("user", "hi"),))) for name in ("Old", "Mid", "New")]
+    at = sidebar(tmp_path)
+    assert [b.label for b in open_buttons(at)] == ["New", "Mid", "Old"]
+    assert at.button(key=f"conv:{oldest.id}:pin").label == "Pin"
+    click(at, f"conv:{oldest.id}:pin")
+    assert [b.label for b in open_buttons(at)] == ["Old", "New", "Mid"]
+    assert any("Pinned “Old”." in t.value for t in at.toast) and store_.list()[-1].pinned
+    assert at.button(key=f"conv:{oldest.id}:open").proto.icon == ":material/push_pin:"
+    click(at, f"conv:{newest.id}:pin")  # pinned ones: newest first too
+    assert [b.label for b in open_buttons(at)] == ["New", "Old", "Mid"]
+    click(at, f"conv:{oldest.id}:pin")  # now "Unpin"
+    assert [b.label for b in open_buttons(at)] == ["New", "Mid", "Old"] and calls(at) == []
+
+
+def test_archive_hides_a_conversation_and_unarchive_brings_it_back(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    kept, gone = [store_.save(Conversation(name, (Message("user", "hi"),))) for name in ("Kept", "Gone")]
+    at = sidebar(tmp_path)
+    click(at, f"conv:{gone.id}:archive")
+    assert any("Archived “Gone”." in t.value for t in at.toast)
+    [expander] = at.expander
+    assert expander.label == "Archived (1)"
+    assert [b.label for b in expander.button if str(b.key).endswith(":open")] == ["Gone"]
+    assert [b.label for b in open_buttons(at)] == ["Kept", "Gone"]  # the list, then the archived section
+    assert at.button(key=f"conv:{gone.id}:archive").label == "Unarchive"
+    at.text_input(key="conv:filter").set_value("gon").run()  # the filter finds archived ones, marked
+    assert [b.label for b in open_buttons(at)] == ["Gone"] and not at.expander
+    assert at.button(key=f"conv:{gone.id}:open").proto.icon == ":material/inventory_2:"
+    at.text_input(key="conv:filter").set_value("").run()
+    click(at, f"conv:{gone.id}:archive")  # Unarchive
+    assert not at.expander and [b.label for b in open_buttons(at)] == ["Gone", "Kept"]
+    assert not store_.list()[0].archived and calls(at) == []
+    assert kept.id in {s.id for s in store_.list()}
+
+
+def test_search_shows_hits_and_a_click_opens_the_conversation_at_the_message(tmp_path: Path) -> None:
+    store_ = ConversationStore(tmp_path / "conversations.json")
+    question = Message("user", "Name a bird", id="q1", parent_id="")
+    shown, other = (
+        Message("assistant", "A sparrow", id="a1", parent_id="q1"),
+        Message("assistant", "A <b>flamingo</b> **stands** on one leg", id="a2", parent_id="q1"),
+    )
+    birds = store_.save(Conversation("Birds", (question, other, shown), current="a1"))
+    store_.save(Conversation("Fish", (Message("user", "A salmon swims"),)))
+    flamingos = store_.save(Conversation("Flamingo facts", (Message("user", "pink"),)))
+    at = sidebar(tmp_path)
+    at.text_input(key="conv:filter").set_value("FLAMINGO").run()
+    assert not at.exception
+    assert [b.label for b in open_buttons(at)] == ["Flamingo facts"]  # by name, with its ⋯ menu
+    [hit] = [b for b in at.button if str(b.key).startswith("conv:hit:")]
+    assert hit.key == f"conv:hit:{birds.id}:a2"
+    assert hit.label == r"A \<b\>:orange-background[flamingo]\<\/b\> \*\*stands\*\* on one leg"
+    assert any(c.value.startswith("Birds · assistant") for c in at.caption)
+    hit.click().run()
+    assert not at.exception and calls(at) == [("open at", birds.id, "a2")]
+    at.text_input(key="conv:filter").set_value("ostrich").run()
+    assert any("No message holds every word of that." in c.value for c in at.caption)
+    assert flamingos.id != birds.id

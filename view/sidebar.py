@@ -1,20 +1,29 @@
 """The "Chatbot With Memory" sidebar: Save, the saved conversations (one click opens one; a "⋯"
-menu beside each renames, exports or deletes it) and Import.
+menu beside each pins, renames, archives, exports or deletes it), search, and Import.
 
-The view owns what is on screen; the sidebar tells it through three callbacks, which it calls from
+The list shows pinned conversations first, then the others, newest first; archived ones are in an
+"Archived (n)" section at the bottom. Typing in the search box narrows the list to the names that
+hold its words (archived ones too, marked) and lists, under "In messages", the conversations whose
+messages hold them, each with a snippet of the best message; a click opens it at that message.
+
+The view owns what is on screen; the sidebar tells it through callbacks, which it calls from
 widget callbacks (before the page is drawn, so they only change session state):
     on_open(conversation)   a conversation was saved or opened: put it on screen
     on_renamed(conversation) a conversation was renamed (maybe the open one)
     on_deleted(id)          a conversation was deleted (maybe the open one: the chat is no longer saved)
+    on_open_at(conversation, message id)  a search hit was clicked: show the branch holding that
+                            message (without it, on_open)
 
 Widget keys, for tests (labels in quotes; every confirm has a Cancel; panels close after use):
     conv:save                       "Save"                      opens the save panel
     conv:name                       "Conversation name"         prefilled; Enter saves
     conv:confirm-save               "Confirm Save", after a name clash "Confirm Overwrite"
     conv:cancel-save                "Cancel"
-    conv:filter                     "Filter conversations"      only past FILTER_AFTER conversations
+    conv:filter                     "Search conversations"      once something is saved
     conv:<id>:open                  the conversation's name     one click opens it; primary when open
-    conv:<id>:menu                  "⋯"                         holds Rename, Export, Delete
+    conv:<id>:menu                  "⋯"                         holds Pin, Rename, Export, Archive, Delete
+    conv:<id>:pin                   "Pin" / "Unpin"
+    conv:<id>:archive               "Archive" / "Unarchive"
     conv:<id>:rename                "Rename"                    opens the rename panel
     conv:<id>:new-name              "New name"                  Enter renames
     conv:<id>:confirm-rename        "Confirm Rename"
@@ -25,6 +34,7 @@ Widget keys, for tests (labels in quotes; every confirm has a Cancel; panels clo
     conv:<id>:delete                "Delete"                    opens the delete panel
     conv:<id>:confirm-delete        "Confirm Delete"
     conv:<id>:cancel-delete         "Cancel"
+    conv:hit:<id>:<message id>      the snippet                 a search hit; one click opens it there
     conv:import:<n>                 "Import"                    a fresh uploader after each import
 """
 
@@ -36,11 +46,11 @@ import streamlit as st
 
 from controller.conversations import ConversationController
 from model.message import Conversation, Message
+from model.search import SearchHit, SearchUnavailable
 from model.store import ConversationNotFound, ConversationSummary, NameTaken, StoreError
 from model.transfer import ImportFailed
 from utils.text import as_text
 
-FILTER_AFTER = 10  # a filter box appears when there are more conversations than this
 LABEL_CHARS = 48  # longer names are cut on their button (the whole name is its tooltip)
 
 PANEL = "conv:panel"  # session state: the one open panel, (kind, conversation id) or ("save", "")
@@ -65,6 +75,7 @@ class ConversationSidebar:
         on_renamed: Callable[[Conversation], None],
         on_deleted: Callable[[str], None],
         assistant_id: str = "",
+        on_open_at: Callable[[Conversation, str], None] | None = None,
     ) -> None:
         self.controller = controller
         self.assistant_id = assistant_id  # the assistant of the chat on screen, saved with it
@@ -74,6 +85,7 @@ class ConversationSidebar:
         self.on_open = on_open
         self.on_renamed = on_renamed
         self.on_deleted = on_deleted
+        self.on_open_at = on_open_at  # a search hit was clicked: open the conversation at that message
 
     def __call__(self) -> None:
         with st.sidebar:
@@ -178,8 +190,10 @@ class ConversationSidebar:
     def list_section(self) -> None:
         try:
             query = ""
-            if self.controller.count() > FILTER_AFTER:
-                query = st.text_input("Filter conversations", key="conv:filter", placeholder="Type part of a name")
+            if self.controller.count():
+                query = st.text_input(
+                    "Search conversations", key="conv:filter", placeholder="Words in names and messages"
+                )
             listing = self.controller.listing(query)
         except StoreError as error:
             st.error(f"The saved conversations cannot be shown: {as_text(str(error))}")
@@ -189,25 +203,46 @@ class ConversationSidebar:
         for summary in listing.shown:
             self.entry(summary)
         if listing.matching > len(listing.shown):
-            st.caption(f"Showing {len(listing.shown)} of {listing.matching}. Type in the filter to find the others.")
-        elif query and not listing.matching:
+            st.caption(
+                f"Showing {len(listing.shown)} of {listing.matching}. Type in the search box to find the others."
+            )
+        elif query.strip() and not listing.matching:
             st.caption("No conversation name contains that.")
+        if query.strip():
+            self.search_section(query)
+        elif listing.archived:
+            self.archived_section(listing.archived)
 
     def entry(self, summary: ConversationSummary) -> None:
         key, is_open = f"conv:{summary.id}", summary.id == self.open_id
         name, menu = st.columns([5, 1], gap="small", vertical_alignment="center")
         short = summary.name if len(summary.name) <= LABEL_CHARS else summary.name[: LABEL_CHARS - 1] + "…"
+        icon, tip = None, as_text(summary.name) if short != summary.name else None
+        if is_open:
+            icon = ":material/chat:"
+        elif summary.archived:
+            icon, tip = ":material/inventory_2:", f"Archived: {as_text(summary.name)}"
+        elif summary.pinned:
+            icon = ":material/push_pin:"
         name.button(
             as_text(short),
             key=f"{key}:open",
             type="primary" if is_open else "tertiary",
-            icon=":material/chat:" if is_open else None,
-            help=as_text(summary.name) if short != summary.name else None,
+            icon=icon,
+            help=tip,
             width="stretch",
             on_click=self.open,
             args=(summary.id,),
         )
-        with menu.popover("⋯", key=f"{key}:menu", help="Rename, export or delete", on_change="rerun"):
+        with menu.popover("⋯", key=f"{key}:menu", help="Pin, rename, archive, export or delete", on_change="rerun"):
+            st.button(
+                "Unpin" if summary.pinned else "Pin",
+                key=f"{key}:pin",
+                icon=":material/keep_off:" if summary.pinned else ":material/keep:",
+                width="stretch",
+                on_click=self.set_flag,
+                args=(summary.id, "pinned", not summary.pinned),
+            )
             for kind, icon in (("rename", ":material/edit:"), ("export", ":material/download:")):
                 st.button(
                     kind.title(),
@@ -217,6 +252,14 @@ class ConversationSidebar:
                     on_click=self.show_panel,
                     args=(kind, summary.id),
                 )
+            st.button(
+                "Unarchive" if summary.archived else "Archive",
+                key=f"{key}:archive",
+                icon=":material/unarchive:" if summary.archived else ":material/archive:",
+                width="stretch",
+                on_click=self.set_flag,
+                args=(summary.id, "archived", not summary.archived),
+            )
             st.button(
                 "Delete",
                 key=f"{key}:delete",
@@ -230,7 +273,19 @@ class ConversationSidebar:
             return
         {"rename": self.rename_panel, "export": self.export_panel, "delete": self.delete_panel}[panel[0]](summary)
 
-    def open(self, conversation_id: str) -> None:
+    def archived_section(self, count: int) -> None:
+        with st.expander(f"Archived ({count})", icon=":material/inventory_2:"):
+            try:
+                shown, count = self.controller.archived()
+            except StoreError as error:
+                st.error(f"The archived conversations cannot be shown: {as_text(str(error))}")
+                return
+            for summary in shown:
+                self.entry(summary)
+            if count > len(shown):
+                st.caption(f"Showing {len(shown)} of {count}. Search finds the others.")
+
+    def open(self, conversation_id: str, message_id: str | None = None) -> None:
         try:
             conversation = self.controller.load(conversation_id)
         except StoreError as error:
@@ -240,7 +295,56 @@ class ConversationSidebar:
             self.say("error", GONE)
             return
         self.close_panel()
-        self.on_open(conversation)
+        if message_id is not None and self.on_open_at is not None:
+            self.on_open_at(conversation, message_id)
+        else:
+            self.on_open(conversation)
+
+    def set_flag(self, conversation_id: str, flag: str, value: bool) -> None:
+        st.session_state[f"conv:{conversation_id}:menu"] = False  # close the ⋯ menu it was chosen in
+        try:
+            if flag == "pinned":
+                changed = self.controller.pin(conversation_id, value)
+            else:
+                changed = self.controller.archive(conversation_id, value)
+        except ConversationNotFound:
+            self.say("error", GONE)
+            return
+        except StoreError as error:
+            self.say("error", f"Not changed: {as_text(str(error))}")
+            return
+        done = {("pinned", True): "Pinned", ("pinned", False): "Unpinned", ("archived", True): "Archived"}
+        self.say("toast", f"{done.get((flag, value), 'Unarchived')} “{as_text(changed.name)}”.")
+
+    # search -------------------------------------------------------------------------------
+    def search_section(self, query: str) -> None:
+        st.caption("In messages")
+        try:
+            with st.spinner("Searching… (the first search indexes every message, which can take a few seconds)"):
+                hits = self.controller.search(query, names=False)
+        except (StoreError, SearchUnavailable) as error:
+            st.error(f"Search is not available: {as_text(str(error))}")
+            return
+        if not hits:
+            st.caption("No message holds every word of that.")
+        for hit in hits:
+            self.hit(hit)
+
+    def hit(self, hit: SearchHit) -> None:
+        about = [as_text(hit.conversation_name), "you" if hit.role == "user" else hit.role]
+        if hit.matches > 1:
+            about.append(f"{hit.matches} messages")
+        if hit.archived:
+            about.append("archived")
+        st.caption(" · ".join(about))
+        st.button(
+            highlighted(hit),
+            key=f"conv:hit:{hit.conversation_id}:{hit.message_id}",
+            type="tertiary",
+            width="stretch",
+            on_click=self.open,
+            args=(hit.conversation_id, hit.message_id),
+        )
 
     # rename, export, delete ---------------------------------------------------------------
     def rename_panel(self, summary: ConversationSummary) -> None:
@@ -354,3 +458,15 @@ class ConversationSidebar:
             self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
             return
         self.say("toast", f"Imported {len(added)} conversation{'s' if len(added) != 1 else ''}.")
+
+
+def highlighted(hit: SearchHit) -> str:
+    """The hit's snippet as markdown: its text escaped, the matches highlighted by us."""
+    out = []
+    for text, match in hit.parts():
+        escaped = as_text(text)  # the text is untrusted: every markdown character escaped
+        if match:
+            out.append(f":orange-background[{escaped}]")
+        else:  # as_text trims; the spaces around a match must stay
+            out.append((" " if text[:1].isspace() else "") + escaped + (" " if text[-1:].isspace() else ""))
+    return "".join(out)
