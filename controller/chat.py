@@ -8,6 +8,7 @@ is finished reported as interrupted.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,25 @@ Ask = Callable[["OpenAILike"], Iterator[str]]
 
 # A 429 asking for at most this many seconds is retried once without bothering the user.
 AUTO_RETRY_MAX_WAIT = 5.0
+
+
+TITLE_TOKENS = 24
+TITLE_INSTRUCTIONS = (
+    "You name conversations. Reply with a title of 2 to 6 words for the conversation below: "
+    "no quotes, no full stop, nothing else."
+)
+
+
+def clean_title(reply: str, limit: int = 60) -> str:
+    """The model's title made fit for the sidebar: its first line, without quotes, a "Title:"
+    prefix, markdown marks or a full stop; "" if nothing usable is left."""
+    line = next((part for part in valid_text(reply).splitlines() if part.strip()), "")
+    line = re.sub(r"^\s*(title|conversation title)\s*:\s*", "", line, flags=re.IGNORECASE)
+    line = line.strip().strip("\"'“”‘’`*#_ ").rstrip(".").strip()
+    line = " ".join(line.split())
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0] + "…"
+    return line if len(line) >= 2 else ""
 
 
 @dataclass(frozen=True)
@@ -181,6 +201,27 @@ class ChatController:
             context_window=llm.metadata.context_window,
             last_answer_tokens=count_tokens(last_answer),
         )
+
+    def suggest_title(self, messages: Sequence[Message]) -> str:
+        """A short title for a conversation from its first exchange, asked of the model in one
+        small call (no stream, a few tokens); "" when the model gives nothing usable or fails."""
+        question = next((m.content for m in messages if m.role == "user"), "")
+        answer = next((m.content for m in messages if m.role == "assistant"), "")
+        if not question.strip():
+            return ""
+        llm = self._llm_factory(None)
+        llm.max_tokens = TITLE_TOKENS
+        prompt = [
+            Message("system", TITLE_INSTRUCTIONS),
+            Message("user", f"User: {question[:600]}\nAssistant: {answer[:600]}\n\nTitle:"),
+        ]
+        try:
+            reply = llm.chat([m.to_llamaindex() for m in prompt]).message.content or ""
+        except Exception as error:  # noqa: BLE001 - a title is a nicety: any failure falls back
+            if not is_provider_failure(error):
+                raise
+            return ""
+        return clean_title(reply)
 
     # used by Turn ---------------------------------------------------------------
     def new_watch(self) -> StreamWatch:

@@ -9,6 +9,7 @@ the next run begins (see `_stream`).
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from contextlib import suppress
@@ -87,6 +88,33 @@ TINY_MODEL_NOTE = (
     "things wrong and forgets. For good answers, choose a capable model on the **Models** page "
     "(Ollama, a downloaded model, or Groq)."
 )
+
+
+# Titles the model suggested for new chats (chat id → title), asked for after the first answer in
+# a thread of their own; the Save form offers one when it is there.
+_titles: dict[str, str] = {}
+_titles_lock = threading.Lock()
+TITLES_KEPT = 1_000
+
+
+def ask_for_title(chat_id: str, controller: ChatController, messages: list[Message]) -> None:
+    """Ask the model for a title off the answering path (the answer is already on screen)."""
+
+    def ask() -> None:
+        title = controller.suggest_title(messages)  # "" when the model fails: the first-message name stays
+        if title:
+            with _titles_lock:
+                if len(_titles) >= TITLES_KEPT:
+                    _titles.pop(next(iter(_titles)))
+                _titles[chat_id] = title
+
+    threading.Thread(target=ask, name="bnagpt-title", daemon=True).start()
+
+
+def suggested_title(chat_id: str) -> str:
+    """The model's title for this chat, or "" (not asked, not there yet, or nothing usable)."""
+    with _titles_lock:
+        return _titles.get(chat_id, "")
 
 
 class ChatView:
@@ -539,6 +567,8 @@ class ChatView:
             stop.empty()
             answer = self.finish(flight, turn, controller)
             self._branches = self.branches()  # the answer may be a new version of an earlier one
+            if self.remember and answer.status == "complete" and len(self.messages) == 2:
+                ask_for_title(flight.chat_id, controller, self.messages)
             with body:
                 self.draw_message(answer, len(self.messages) - 1, last=True)
 
