@@ -50,24 +50,33 @@ def fill(at: AppTest, **values: str) -> None:
         widget.set_value(value)
 
 
+def choose(at: AppTest, assistant_id: str, item: str) -> None:
+    """Open the assistant's ⋯ menu (its items are drawn only while it is open) and click `item`."""
+    at.session_state[f"asst:{assistant_id}:menu"] = True
+    at.run()
+    click(at, f"asst:{assistant_id}:{item}")
+
+
 def listed(at: AppTest) -> list[str]:
     """The list's rows, as their markdown (name first)."""
     return [m.value for m in at.markdown if m.value.startswith("**")]
 
 
 def next_to(at: AppTest, key: str):  # type: ignore[no-untyped-def]
-    """The element drawn right after the widget `key`, in the same block."""
+    """The element drawn right after the widget `key`, in reading order."""
+    leaves = []
 
-    def walk(block):  # type: ignore[no-untyped-def]
-        kids = list(block.children.values())
-        for i, kid in enumerate(kids):
-            if getattr(kid, "key", None) == key:
-                return kids[i + 1] if i + 1 < len(kids) else None
-            if hasattr(kid, "children") and (found := walk(kid)) is not None:
-                return found
-        return None
+    def walk(node):  # type: ignore[no-untyped-def]
+        children = getattr(node, "children", None)
+        if children is None:
+            leaves.append(node)
+        else:
+            for child in children.values():
+                walk(child)
 
-    return walk(at._tree)
+    walk(at._tree)
+    [where] = [i for i, leaf in enumerate(leaves) if getattr(leaf, "key", None) == key]
+    return leaves[where + 1]
 
 
 def test_a_new_assistant_is_created_from_the_form_and_listed() -> None:
@@ -151,7 +160,7 @@ def test_edit_fills_the_form_and_saves_changes_in_place() -> None:
         name="Coach", description="Running plans", temperature=0.7, starters=["A 10 km plan"], tools=["documents"]
     )
     at = assistants_page()
-    click(at, f"asst:{made.id}:edit")
+    choose(at, made.id, "edit")
     assert at.button(key="asst:save").label == "Save changes"
     assert at.text_input(key="asst:name").value == "Coach"
     assert at.text_input(key="asst:temperature").value == "0.7"
@@ -163,7 +172,7 @@ def test_edit_fills_the_form_and_saves_changes_in_place() -> None:
     assert edited.starters == ("A 10 km plan", "A marathon plan")
     assert edited.tools == ("documents",)  # not on the form, so left as it was
     assert any(t.value == "Saved “Running coach”." for t in at.toast)
-    click(at, f"asst:{made.id}:edit")
+    choose(at, made.id, "edit")
     click(at, "asst:cancel")  # Cancel closes the form and changes nothing
     assert not [w for w in at.text_input if w.key == "asst:name"] and controller().get(made.id) == edited
 
@@ -171,12 +180,12 @@ def test_edit_fills_the_form_and_saves_changes_in_place() -> None:
 def test_duplicate_then_delete_with_a_confirmation() -> None:
     made = controller().create(name="Translator", instructions="Translate into French.")
     at = assistants_page()
-    click(at, f"asst:{made.id}:duplicate")
+    choose(at, made.id, "duplicate")
     assert any(t.value == "Duplicated as “Translator \\(copy\\)”." for t in at.toast)
     copy = next(a for a in controller().list() if a.id != made.id)
     assert copy.name == "Translator (copy)" and copy.instructions == "Translate into French."
     assert [row.split("  \n")[0] for row in listed(at)] == ["**Translator**", "**Translator \\(copy\\)**"]
-    click(at, f"asst:{copy.id}:delete")
+    choose(at, copy.id, "delete")
     [warning] = at.warning
     assert "Delete “Translator \\(copy\\)”?" in warning.value and "Conversations that used it stay readable" in (
         warning.value
@@ -184,7 +193,7 @@ def test_duplicate_then_delete_with_a_confirmation() -> None:
     assert controller().get(copy.id) is not None  # asked, not deleted
     click(at, f"asst:{copy.id}:cancel-delete")
     assert not at.warning and controller().get(copy.id) is not None
-    click(at, f"asst:{copy.id}:delete")
+    choose(at, copy.id, "delete")
     click(at, f"asst:{copy.id}:confirm-delete")
     assert [a.id for a in controller().list()] == [made.id]
     assert any(t.value == "Deleted “Translator \\(copy\\)”." for t in at.toast)
@@ -224,7 +233,7 @@ def test_a_model_no_longer_available_is_shown_and_kept() -> None:
     made = controller().create(name="Big brain", model="ollama:gone-model")
     at = assistants_page()
     assert listed(at) == ["**Big brain**  \n:gray[gone\\-model \\(not available\\)]"]
-    click(at, f"asst:{made.id}:edit")
+    choose(at, made.id, "edit")
     box = at.selectbox(key="asst:model")
     assert box.value == "ollama:gone-model" and "Same as the chat" in box.options
     assert "gone\\-model \\(not available\\)" in box.options or "gone-model (not available)" in box.options
@@ -249,11 +258,15 @@ def test_import_says_what_it_added_and_refuses_a_bad_file() -> None:
     assert len(controller().list()) == 1
 
 
-def test_export_buttons_are_offered_per_assistant_and_for_all() -> None:
+def test_the_menu_is_drawn_only_while_open_and_offers_export() -> None:
     made = controller().create(name="Chef")
     at = assistants_page()
-    keys = {d.key for d in at.download_button}
-    assert keys == {f"asst:{made.id}:export", "asst:export-all"}
+    assert [d.key for d in at.download_button] == ["asst:export-all"]  # a closed menu costs nothing
+    assert not [b for b in at.button if b.key == f"asst:{made.id}:edit"]
+    at.session_state[f"asst:{made.id}:menu"] = True
+    at.run()
+    assert [d.key for d in at.download_button] == [f"asst:{made.id}:export", "asst:export-all"]
+    assert {f"asst:{made.id}:{item}" for item in ("edit", "duplicate", "delete")} <= {b.key for b in at.button}
     exported = json.loads(controller().export([made.id]))
     assert [a["name"] for a in exported["assistants"]] == ["Chef"]
 
@@ -271,11 +284,11 @@ def test_many_assistants_get_a_filter_and_a_bounded_list() -> None:
     for i in range(60):
         store.create(name=f"Assistant {i:03d}", description="even" if i % 2 == 0 else "odd")
     at = assistants_page()
-    assert len(listed(at)) == 50 and any("Showing 50 of 60" in c.value for c in at.caption)
+    assert len(listed(at)) == 20 and any("Showing 20 of 60" in c.value for c in at.caption)
     at.text_input(key="asst:filter").set_value("007").run()
     assert [row.split("  \n")[0] for row in listed(at)] == ["**Assistant 007**"]
     at.text_input(key="asst:filter").set_value("ODD").run()
-    assert len(listed(at)) == 30
+    assert len(listed(at)) == 20 and any("Showing 20 of 30" in c.value for c in at.caption)
     at.text_input(key="asst:filter").set_value("nothing like it").run()
     assert not listed(at) and any("contains that" in c.value for c in at.caption)
 

@@ -13,7 +13,8 @@ Widget keys, for tests (labels in quotes):
     asst:cancel                 "Cancel"
     asst:filter                 "Filter assistants"       only past FILTER_AFTER assistants
     asst:<id>:use               "Use in chat"             opens the chat page with it
-    asst:<id>:menu              "⋯"                       holds Edit, Duplicate, Export, Delete
+    asst:<id>:menu              "⋯"                       Edit, Duplicate, Export, Delete: drawn only
+                                                          while it is open (session state True)
     asst:<id>:edit, asst:<id>:duplicate, asst:<id>:export, asst:<id>:delete
     asst:<id>:confirm-delete    "Confirm Delete"
     asst:<id>:cancel-delete     "Cancel"
@@ -32,7 +33,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from controller.assistants import MAX_INSTRUCTIONS, MAX_STARTERS, AssistantError, AssistantsController, FieldError
+from controller.assistants import (
+    MAX_IMPORT_BYTES,
+    MAX_INSTRUCTIONS,
+    MAX_STARTERS,
+    AssistantError,
+    AssistantsController,
+    FieldError,
+)
 from controller.models import ModelOption
 from model.assistant import Assistant
 from model.store import StoreError
@@ -42,7 +50,7 @@ from view import resources
 CHAT_PAGE = "pages/2_Chatbot_With_Memory.py"
 CHAT_ASSISTANT = "memory:assistant"  # session state: the assistant the chat page starts with
 FILTER_AFTER = 10  # a filter box appears when there are more assistants than this
-SHOWN = 50  # at most this many rows; the filter finds the others
+SHOWN = 20  # at most this many rows (drawn on every run); the filter finds the others
 DESCRIPTION_CHARS = 200  # longer descriptions are cut in the list (the form shows them whole)
 
 PANEL = "asst:panel"  # session state: the one open panel, ("new", "") or ("edit" | "delete", id)
@@ -158,46 +166,62 @@ class AssistantsView:
         return assistants
 
     def entry(self, assistant: Assistant) -> None:
+        # One block per row, and the menu's items only while it is open: every nested block or
+        # widget costs the browser time to lay out, and a page of rows is drawn on every run.
         key = f"asst:{assistant.id}"
-        with st.container(border=True):
-            about, use, menu = st.columns([7, 3, 1], vertical_alignment="center")
-            about.markdown(self.summary(assistant))
-            if use.button("Use in chat", key=f"{key}:use", icon=":material/chat:", width="stretch"):
+        with st.container(border=True, horizontal=True, vertical_alignment="center", gap="small"):
+            st.markdown(self.summary(assistant), width="stretch")
+            if st.button("Use in chat", key=f"{key}:use", icon=":material/chat:"):
                 st.session_state[CHAT_ASSISTANT] = assistant.id
                 st.switch_page(CHAT_PAGE)
-            with menu.popover("⋯", key=f"{key}:menu", help="Edit, duplicate, export or delete", on_change="rerun"):
-                for kind, icon in (("edit", ":material/edit:"), ("duplicate", ":material/content_copy:")):
-                    st.button(
-                        kind.title(),
-                        key=f"{key}:{kind}",
-                        icon=icon,
-                        width="stretch",
-                        on_click=self.show_panel if kind == "edit" else self.duplicate,
-                        args=("edit", assistant.id) if kind == "edit" else (assistant.id,),
-                    )
-                st.download_button(
-                    "Export",
-                    partial(self.controller.export, [assistant.id]),  # made only when clicked
-                    file_name=f"{file_stem(assistant.name)}.json",
-                    mime="application/json",
-                    key=f"{key}:export",
-                    icon=":material/download:",
-                    width="stretch",
-                    on_click="ignore",
-                )
-                st.button(
-                    "Delete",
-                    key=f"{key}:delete",
-                    icon=":material/delete:",
-                    width="stretch",
-                    on_click=self.show_panel,
-                    args=("delete", assistant.id),
-                )
-            panel = st.session_state.get(PANEL)
-            if panel == ("edit", assistant.id):
+            menu = st.popover("⋯", key=f"{key}:menu", help="Edit, duplicate, export or delete", on_change="rerun")
+            if menu.open:
+                with menu:
+                    self.menu_items(assistant)
+        panel = st.session_state.get(PANEL)
+        if panel == ("edit", assistant.id):
+            with st.container(border=True):
                 self.form(assistant)
-            elif panel == ("delete", assistant.id):
+        elif panel == ("delete", assistant.id):
+            with st.container(border=True):
                 self.delete_panel(assistant)
+
+    def menu_items(self, assistant: Assistant) -> None:
+        key = f"asst:{assistant.id}"
+        st.button(
+            "Edit",
+            key=f"{key}:edit",
+            icon=":material/edit:",
+            width="stretch",
+            on_click=self.show_panel,
+            args=("edit", assistant.id),
+        )
+        st.button(
+            "Duplicate",
+            key=f"{key}:duplicate",
+            icon=":material/content_copy:",
+            width="stretch",
+            on_click=self.duplicate,
+            args=(assistant.id,),
+        )
+        st.download_button(
+            "Export",
+            partial(self.controller.export, [assistant.id]),  # made only when clicked
+            file_name=f"{file_stem(assistant.name)}.json",
+            mime="application/json",
+            key=f"{key}:export",
+            icon=":material/download:",
+            width="stretch",
+            on_click="ignore",
+        )
+        st.button(
+            "Delete",
+            key=f"{key}:delete",
+            icon=":material/delete:",
+            width="stretch",
+            on_click=self.show_panel,
+            args=("delete", assistant.id),
+        )
 
     def summary(self, assistant: Assistant) -> str:
         description = assistant.description
@@ -273,7 +297,6 @@ class AssistantsView:
                     format_func=lambda c: "Same as the chat" if c == SAME_AS_CHAT else self.model_label(c),
                     help="The model this assistant always uses, or the one chosen on the Models page.",
                 )
-                self.field_error("model")
             with temperature:
                 st.text_input(
                     "Temperature",
@@ -281,7 +304,8 @@ class AssistantsView:
                     placeholder="Default",
                     help="From 0 (the most predictable answers) to 2 (the most varied). Empty: the model's default.",
                 )
-                self.field_error("temperature")
+            for field in ("model", "temperature"):  # under the pair, where a sentence has room
+                self.field_error(field)
             st.text_area(
                 "Conversation starters",
                 key="asst:starters",
@@ -446,6 +470,7 @@ class AssistantsView:
             type=["json"],
             key=key,
             help="A file exported from this page, holding one assistant or several.",
+            max_upload_size=MAX_IMPORT_BYTES // 2**20,
             on_change=self.import_file,
             args=(key,),
         )
