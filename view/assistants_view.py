@@ -188,19 +188,12 @@ class AssistantsView:
 
     def menu_items(self, assistant: Assistant) -> None:
         key = f"asst:{assistant.id}"
-        st.button(
-            "Edit",
-            key=f"{key}:edit",
-            icon=":material/edit:",
-            width="stretch",
-            on_click=self.show_panel,
-            args=("edit", assistant.id),
-        )
-        st.button(
+        item = partial(st.button, width="stretch")
+        item("Edit", key=f"{key}:edit", icon=":material/edit:", on_click=self.show_panel, args=("edit", assistant.id))
+        item(
             "Duplicate",
             key=f"{key}:duplicate",
             icon=":material/content_copy:",
-            width="stretch",
             on_click=self.duplicate,
             args=(assistant.id,),
         )
@@ -214,11 +207,10 @@ class AssistantsView:
             width="stretch",
             on_click="ignore",
         )
-        st.button(
+        item(
             "Delete",
             key=f"{key}:delete",
             icon=":material/delete:",
-            width="stretch",
             on_click=self.show_panel,
             args=("delete", assistant.id),
         )
@@ -246,25 +238,16 @@ class AssistantsView:
     @staticmethod
     def fill_form(assistant: Assistant | None) -> None:
         """Put `assistant`'s values (or a new one's) in the form's fields before it is drawn."""
+        shown = assistant or Assistant(name="")
         values = {
-            "name": "",
-            "description": "",
-            "instructions": "",
-            "model": SAME_AS_CHAT,
-            "temperature": "",
-            "starters": "",
-            "response_format": "text",
+            "name": shown.name,
+            "description": shown.description,
+            "instructions": shown.instructions,
+            "model": shown.model,
+            "temperature": "" if shown.temperature is None else f"{shown.temperature:g}",
+            "starters": "\n".join(shown.starters),
+            "response_format": shown.response_format,
         }
-        if assistant is not None:
-            values = {
-                "name": assistant.name,
-                "description": assistant.description,
-                "instructions": assistant.instructions,
-                "model": assistant.model,
-                "temperature": "" if assistant.temperature is None else f"{assistant.temperature:g}",
-                "starters": "\n".join(assistant.starters),
-                "response_format": assistant.response_format,
-            }
         for field, value in values.items():
             st.session_state[f"asst:{field}"] = value
 
