@@ -6,10 +6,11 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 ADDRESS ?= 127.0.0.1
 PORT    ?= 8501
 CHROMIUM ?= /usr/bin/chromium
+BWRAP    ?= /usr/bin/bwrap
 
-.PHONY: run install test lint browser bench clean
+.PHONY: run install test lint browser bubblewrap bench clean
 
-run: install
+run: install bubblewrap
 	$(PY) -m streamlit run Home.py --server.address $(ADDRESS) --server.port $(PORT)
 
 install: $(VENV)/.installed
@@ -32,7 +33,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "The browser tests need Chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: $(VENV)/.installed-dev browser lint
+# Run code executes the model's Python inside Debian's bubblewrap sandbox (never unsandboxed).
+bubblewrap:
+	@test -x $(BWRAP) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "Run code needs bubblewrap: sudo apt-get install bubblewrap"; fi; }
+
+test: $(VENV)/.installed-dev browser bubblewrap lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
