@@ -298,3 +298,18 @@ def test_names_and_descriptions_are_shown_as_text() -> None:
     at = assistants_page()
     [row] = listed(at)
     assert "\\!\\[x\\]" in row and "\\*\\*bold\\*\\*" in row and "\\<img" in row
+
+
+def test_model_servers_are_asked_only_when_a_row_or_the_form_needs_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.ollama_server import FakeOllama
+
+    with FakeOllama() as ollama:
+        monkeypatch.setenv("OLLAMA_HOST", ollama.host)
+        settings.get_settings.cache_clear()
+        plain = controller().create(name="Plain")  # uses the chat's model
+        at = assistants_page()
+        assert not ollama.tag_requests  # nothing to look up for the list
+        choose(at, plain.id, "edit")
+        assert ollama.tag_requests  # the form offers every model
+        box = at.selectbox(key="asst:model")
+        assert box.options[0] == "Same as the chat" and any(o.startswith("qwen2.5:1.5b (Ollama") for o in box.options)

@@ -28,7 +28,7 @@ Widget keys, for tests (labels in quotes):
 from __future__ import annotations
 
 import re
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import streamlit as st
@@ -42,6 +42,7 @@ from controller.assistants import (
     FieldError,
 )
 from controller.models import ModelOption
+from controller.runtime import Runtime
 from model.assistant import Assistant
 from model.store import StoreError
 from utils.text import as_text
@@ -76,14 +77,13 @@ class AssistantsView:
     """The whole page. See the module docstring for the widget keys."""
 
     controller: AssistantsController
-    models: dict[str, ModelOption]
+    runtime: Runtime
 
     def __call__(self) -> None:
         st.title("Assistants")
         st.write(INTRO)
-        runtime = resources.runtime()
-        self.controller = runtime.assistants()
-        self.models = {option.id: option for option in runtime.models().options()}
+        self.runtime = resources.runtime()
+        self.controller = self.runtime.assistants()
         if self.controller.problem:
             st.warning(as_text(self.controller.problem))
         top = st.container()
@@ -92,6 +92,12 @@ class AssistantsView:
         self.transfer_section(assistants)
         with top:
             self.notices(None, leftover=True)  # also one whose panel was not drawn
+
+    @cached_property
+    def models(self) -> dict[str, ModelOption]:
+        """The models that can answer now, by id; asked only when a row or the form needs them
+        (Ollama's and a remote server's lists may take a moment when they are not cached)."""
+        return {option.id: option for option in self.runtime.models().options()}
 
     # panels and notices -------------------------------------------------------------------
     def show_panel(self, kind: str, assistant_id: str = "") -> None:
