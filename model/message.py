@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+
+from model.parts import Attachment, Source, ToolRun, read_all
 
 if TYPE_CHECKING:  # LlamaIndex loads only when a message is sent to a model
     from llama_index.core.llms import ChatMessage
@@ -77,6 +79,9 @@ class MessageDict(TypedDict, total=False):
     format: Format  # written only when "json"
     id: str
     parent_id: str | None  # null for a root; absent (files before v2): the message before it
+    attachments: list[dict[str, Any]]  # each written only when there are any
+    sources: list[dict[str, Any]]
+    tool_runs: list[dict[str, Any]]
 
 
 class ConversationDict(TypedDict):
@@ -111,6 +116,9 @@ class Message:
     # None: not placed yet (a Conversation puts it after the message before it); "": a root.
     id: str = field(default_factory=new_message_id, compare=False)
     parent_id: str | None = field(default=None, compare=False)
+    attachments: tuple[Attachment, ...] = ()  # files sent with a question
+    sources: tuple[Source, ...] = ()  # what an answer's [1], [2]… point at
+    tool_runs: tuple[ToolRun, ...] = ()  # searches and code runs made for an answer
 
     def __post_init__(self) -> None:
         _check_role(self.role)
@@ -135,6 +143,12 @@ class Message:
         data["id"] = self.id
         if self.parent_id is not None:
             data["parent_id"] = self.parent_id or None
+        if self.attachments:
+            data["attachments"] = [a.to_dict() for a in self.attachments]
+        if self.sources:
+            data["sources"] = [s.to_dict() for s in self.sources]
+        if self.tool_runs:
+            data["tool_runs"] = [t.to_dict() for t in self.tool_runs]
         return data
 
     @classmethod
@@ -159,6 +173,9 @@ class Message:
             id=message_id if isinstance(message_id, str) and message_id else new_message_id(),
             # null: a root; absent (or not text): after the message before it
             parent_id="" if parent is None else parent if isinstance(parent, str) else None,
+            attachments=read_all(data.get("attachments"), Attachment),
+            sources=read_all(data.get("sources"), Source),
+            tool_runs=read_all(data.get("tool_runs"), ToolRun),
         )
 
     def to_llamaindex(self) -> ChatMessage:

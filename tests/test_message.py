@@ -177,3 +177,31 @@ def test_with_branches_keeps_every_message_and_shows_the_new_leaf() -> None:
     again = grown.with_branches([*conv.path()[:-1], continued], current="a1b")
     assert len(again.messages) == 6 and again.message("a1b").content == "a1b and more"  # type: ignore[union-attr]
     assert again.current == "a1b"
+
+
+def test_attachments_sources_and_tool_runs_round_trip_and_bad_entries_are_left_out() -> None:
+    from model.parts import Attachment, Source, ToolRun
+
+    answer = Message(
+        "assistant",
+        "Lisbon has seven hills [1].",
+        attachments=(Attachment("ab" * 32, "guide.pdf", "pdf", 1234),),
+        sources=(
+            Source(1, "document", "guide.pdf", "page 3", "Lisbon is built on seven hills.", sha256="ab" * 32),
+            Source(2, "web", "Lisbon", "https://example.org/lisbon", "…", url="https://example.org/lisbon"),
+        ),
+        tool_runs=(ToolRun("run_code", "print(1)", "1\n"), ToolRun("web_search", "lisbon hills", "…", ok=False)),
+    )
+    back = Message.from_dict(json.loads(json.dumps(answer.to_dict())))
+    assert back == answer
+    hostile = {
+        "role": "assistant",
+        "content": "x",
+        "sources": [{"number": "1"}, {"number": 3, "kind": "web", "url": "javascript:alert(1)"}, 7],
+        "tool_runs": [{"tool": ""}, {"tool": "run_code", "images": ["a", 5]}],
+        "attachments": "nope",
+    }
+    read = Message.from_dict(hostile)
+    assert [s.number for s in read.sources] == [3] and read.sources[0].url == ""  # no javascript: link kept
+    assert read.tool_runs == (ToolRun("run_code", "", "", True, ("a",)),) and read.attachments == ()
+    assert "sources" not in Message("assistant", "plain").to_dict()
