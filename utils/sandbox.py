@@ -87,10 +87,17 @@ class RunResult:
 # send the PNGs it wrote on the status pipe. The code can reach this pipe too (same uid), so the
 # app treats what arrives as untrusted and checks it.
 RUNNER = r"""
-import json, os, resource, struct, subprocess, sys
-limits, status = json.loads(sys.argv[1]), os.fdopen(int(sys.argv[2]), "wb")
+import json, os, resource, struct, sys
+limits, status_fd = json.loads(sys.argv[1]), int(sys.argv[2])
 for name, soft, hard in limits["rlimits"]:
     resource.setrlimit(getattr(resource, name), (soft, hard))
+for fd in os.listdir("/proc/self/fd"):  # the code inherits only stdin, stdout and stderr
+    if int(fd) > 2 and int(fd) != status_fd:
+        try:
+            os.close(int(fd))
+        except OSError:
+            pass
+os.set_inheritable(status_fd, False)
 def files():
     for root, dirs, names in os.walk("/work"):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -104,10 +111,12 @@ def files():
                 yield p, (s.st_size, s.st_mtime_ns)
 before = dict(files())
 try:
-    code = subprocess.call([sys.executable, "-s", "/sandbox/main.py"], stdin=subprocess.DEVNULL)
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-s", "/sandbox/main.py"], os.environ)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 except OSError as error:
     print(f"The sandbox could not start the code: {error}", file=sys.stderr)
     code = 126
+status = os.fdopen(status_fd, "wb")
 sent = 0
 for path, stamp in files():
     if before.get(path) == stamp or sent >= limits["max_images"]:
@@ -367,8 +376,9 @@ def _run(code: str, files: dict[str, bytes], limits: SandboxLimits) -> RunResult
         read_status, write_status = os.pipe()
         fds.append(write_status)
         rlimits = {"rlimits": _rlimits(limits), "max_images": MAX_IMAGES, "max_image_bytes": limits.file_bytes}
-        with _staged(system + python_binds, os.geteuid() == 0) as (binds, prefix):
-            command = prefix + _bwrap_args(binds, links, limits) + data_args + file_args
+        # /usr and /etc are world-readable; only Python's folders may sit under a private /root
+        with _staged(python_binds, os.geteuid() == 0) as (staged, prefix):
+            command = prefix + _bwrap_args(system + staged, links, limits) + data_args + file_args
             command += ["--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
             for key, value in SANDBOX_ENV.items():
                 command += ["--setenv", key, value]
