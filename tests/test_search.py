@@ -111,7 +111,7 @@ def test_hostile_text_stays_inert_in_a_snippet(file: Path) -> None:
     assert hit.snippet.count(MARK_START) == 1 and hit.snippet.count(MARK_END) == 1  # only ours
     assert ("fake", True) not in hit.parts() and "\n" not in hit.snippet
     shown = highlighted(hit)
-    assert ":orange-background[target]" in shown
+    assert ":orange-background[**target**]" in shown
     for raw in ("<img", "![", "](", "**bold", ":red["):
         assert raw not in shown, raw
     assert "\\# heading" in shown  # on the one line of the snippet, and escaped

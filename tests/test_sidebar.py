@@ -423,8 +423,9 @@ def test_search_shows_hits_and_a_click_opens_the_conversation_at_the_message(tmp
     assert [b.label for b in open_buttons(at)] == ["Flamingo facts"]  # by name, with its ⋯ menu
     [hit] = [b for b in at.button if str(b.key).startswith("conv:hit:")]
     assert hit.key == f"conv:hit:{birds.id}:a2"
-    assert hit.label == r"A \<b\>:orange-background[flamingo]\<\/b\> \*\*stands\*\* on one leg"
-    assert any(c.value.startswith("Birds · assistant") for c in at.caption)
+    assert hit.label == "Birds"
+    [snippet] = [c.value for c in at.caption if c.value.startswith("Assistant: ")]
+    assert snippet == r"Assistant: A \<b\>:orange-background[**flamingo**]\<\/b\> \*\*stands\*\* on one leg"
     hit.click().run()
     assert not at.exception and calls(at) == [("open at", birds.id, "a2")]
     at.text_input(key="conv:filter").set_value("ostrich").run()

@@ -58,6 +58,7 @@ NOTICE = "conv:notice"  # session state: (level, markdown, panel or None) to sho
 OVERWRITE = "conv:overwrite"  # session state: the name the user was asked to confirm replacing
 IMPORTS = "conv:imports"  # session state: how many imports so far (a fresh uploader for each)
 GONE = "That conversation was deleted in another tab."
+WHO = {"user": "You", "assistant": "Assistant", "system": "Instructions"}  # who wrote a search hit's message
 
 Panel = tuple[str, str]
 
@@ -234,9 +235,13 @@ class ConversationSidebar:
             on_click=self.open,
             args=(summary.id,),
         )
-        with menu.popover("⋯", key=f"{key}:menu", help="Pin, rename, archive, export or delete", on_change="rerun"):
+        # The help differs with the flags, and so does the menu's widget id (help is part of it): Pin and
+        # Archive move the entry, and the browser would open the menu again where it lands.
+        pin, archive = ("Unpin" if summary.pinned else "Pin"), ("Unarchive" if summary.archived else "Archive")
+        tip = f"{pin}, rename, {archive.lower()}, export or delete"
+        with menu.popover("⋯", key=f"{key}:menu", help=tip, on_change="rerun"):
             st.button(
-                "Unpin" if summary.pinned else "Pin",
+                pin,
                 key=f"{key}:pin",
                 icon=":material/keep_off:" if summary.pinned else ":material/keep:",
                 width="stretch",
@@ -253,7 +258,7 @@ class ConversationSidebar:
                     args=(kind, summary.id),
                 )
             st.button(
-                "Unarchive" if summary.archived else "Archive",
+                archive,
                 key=f"{key}:archive",
                 icon=":material/unarchive:" if summary.archived else ":material/archive:",
                 width="stretch",
@@ -318,7 +323,7 @@ class ConversationSidebar:
 
     # search -------------------------------------------------------------------------------
     def search_section(self, query: str) -> None:
-        st.caption("In messages")
+        st.caption("**In messages**")
         try:
             with st.spinner("Searching… (the first search indexes every message, which can take a few seconds)"):
                 hits = self.controller.search(query, names=False)
@@ -331,20 +336,21 @@ class ConversationSidebar:
             self.hit(hit)
 
     def hit(self, hit: SearchHit) -> None:
-        about = [as_text(hit.conversation_name), "you" if hit.role == "user" else hit.role]
-        if hit.matches > 1:
-            about.append(f"{hit.matches} messages")
-        if hit.archived:
-            about.append("archived")
-        st.caption(" · ".join(about))
-        st.button(
-            highlighted(hit),
-            key=f"conv:hit:{hit.conversation_id}:{hit.message_id}",
-            type="tertiary",
-            width="stretch",
-            on_click=self.open,
-            args=(hit.conversation_id, hit.message_id),
-        )
+        """The conversation's name, which opens it at the message, right over the snippet (as a search
+        engine shows a page)."""
+        name = hit.conversation_name
+        more = f" · {hit.matches} messages match" if hit.matches > 1 else ""
+        with st.container(gap=None):
+            st.button(
+                as_text(name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"),
+                key=f"conv:hit:{hit.conversation_id}:{hit.message_id}",
+                type="tertiary",
+                icon=":material/inventory_2:" if hit.archived else ":material/subdirectory_arrow_right:",
+                help="Archived. Open it at this message" if hit.archived else "Open it at this message",
+                on_click=self.open,
+                args=(hit.conversation_id, hit.message_id),
+            )
+            st.caption(f"{WHO.get(hit.role, as_text(hit.role))}: {highlighted(hit)}{more}")
 
     # rename, export, delete ---------------------------------------------------------------
     def rename_panel(self, summary: ConversationSummary) -> None:
@@ -466,7 +472,7 @@ def highlighted(hit: SearchHit) -> str:
     for text, match in hit.parts():
         escaped = as_text(text)  # the text is untrusted: every markdown character escaped
         if match:
-            out.append(f":orange-background[{escaped}]")
+            out.append(f":orange-background[**{escaped}**]")
         else:  # as_text trims; the spaces around a match must stay
             out.append((" " if text[:1].isspace() else "") + escaped + (" " if text[-1:].isspace() else ""))
     return "".join(out)
