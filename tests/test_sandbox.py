@@ -270,3 +270,15 @@ def test_an_attached_file_name_cannot_leave_the_working_folder() -> None:
     assert result.stdout == "['.tmp', 'evil.txt']\n"
     with pytest.raises(ValueError):
         run("pass", {"..": b"x"})
+
+
+def test_a_sandbox_that_cannot_start_is_reported_not_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    system_binds = sandbox._system_binds
+    missing = str(tmp_path / "gone")
+    monkeypatch.setattr(sandbox, "_system_binds", lambda: (system_binds()[0] + [(missing, "/gone")], system_binds()[1]))
+    monkeypatch.setattr(sandbox, "_works", False)
+
+    with pytest.raises(SandboxUnavailable, match="could not start its bubblewrap sandbox"):
+        sandbox._run("print('ran')", {}, FAST)
+    problem = sandbox.available()
+    assert problem and problem.startswith("Run code could not start its bubblewrap sandbox (bwrap: ")

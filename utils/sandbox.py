@@ -89,6 +89,7 @@ class RunResult:
 RUNNER = r"""
 import json, os, resource, struct, sys
 limits, status_fd = json.loads(sys.argv[1]), int(sys.argv[2])
+os.write(status_fd, b"S")  # the sandbox is up: anything that fails from here on is the code's doing
 for name, soft, hard in limits["rlimits"]:
     resource.setrlimit(getattr(resource, name), (soft, hard))
 for fd in os.listdir("/proc/self/fd"):  # the code inherits only stdin, stdout and stderr
@@ -259,7 +260,7 @@ def _reason(result: RunResult, limits: SandboxLimits, output_cut: bool, runner_d
     if not runner_done:
         return "The code stopped its own sandbox (it killed the process that ran it); the run ended there."
     code = result.exit_code
-    if code in (-signal.SIGXCPU, -signal.SIGKILL) or code == 128 + signal.SIGXCPU:
+    if code == -signal.SIGXCPU:
         return f"The code used more than {limits.cpu_seconds} s of CPU time and was stopped."
     if code == -signal.SIGXFSZ:
         return f"The code tried to write a file larger than {_size(limits.file_bytes)} and was stopped."
@@ -287,7 +288,7 @@ def _size(n: int) -> str:
 def _images(status: bytes) -> tuple[list[tuple[str, bytes]], int | None]:
     """The PNGs and the exit code the runner sent; anything malformed ends the reading there."""
     images: list[tuple[str, bytes]] = []
-    at = 0
+    at = 1  # after the runner's b"S"
     while at < len(status):
         kind = status[at : at + 1]
         if kind == b"E" and len(status) >= at + 5:
@@ -409,6 +410,10 @@ def _run(code: str, files: dict[str, bytes], limits: SandboxLimits) -> RunResult
     finally:
         for fd in fds:
             os.close(fd)
+    if not streams.status.startswith(b"S") and not (output_cut or timed_out):
+        # bwrap itself failed (a missing path, no user namespaces): a problem of this machine, never run without it
+        detail = (streams.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1][:200]
+        raise SandboxUnavailable(f"Run code could not start its bubblewrap sandbox ({detail}).")
     images, exit_code = _images(bytes(streams.status))
     result = RunResult(
         stdout=streams.stdout.decode("utf-8", "replace"),
@@ -440,11 +445,9 @@ def available() -> str | None:
         probe = _run("print('ok')", {}, SandboxLimits(wall_seconds=20))
     except OSError as error:
         return f"Run code could not start bubblewrap ({error.strerror}). {INSTALL_HINT}"
+    except SandboxUnavailable as error:
+        return f"{error} It needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)."
     if probe.stdout.strip() != "ok":
-        detail = (probe.stderr.strip().splitlines() or ["no output"])[-1][:200]
-        return (
-            f"Run code could not start its bubblewrap sandbox ({detail}). "
-            "It needs unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)."
-        )
+        return f"Run code's sandbox did not run a test print ({probe.killed_reason or probe.stderr[-200:]})."
     _works = True
     return None
