@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 import re
 import sqlite3
 import threading
 import unicodedata
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -273,10 +273,11 @@ class SearchIndex:
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
         self._token: object = None  # the store's token when the index last matched it
-        # id(conversation) -> (it, its fingerprint, its folded name), for the conversations last indexed
-        self._known: dict[int, tuple[Searchable, str, str]] = {}
-        self._objects: list[Searchable] = []  # those conversations, in their order
-        self._names: list[tuple[Searchable, str]] = []  # (conversation, folded name)
+        # id(conversation) -> (a weak reference to it, its fingerprint), for the conversations last indexed
+        self._known: dict[int, tuple[weakref.ref[Searchable], str]] = {}
+        self._objects: list[weakref.ref[Searchable]] = []  # the same, in their order
+        self._folded: dict[str, str] = {}  # their names -> folded
+        self._rows: tuple[int, dict[str, tuple[int, str]]] | None = None  # (data_version, what is indexed)
 
     def search(
         self, query: str, token: object, conversations: Mapping[str, Searchable], limit: int = 20, names: bool = True
@@ -358,7 +359,9 @@ class SearchIndex:
     ) -> tuple[list[SearchHit], list[tuple[str, str, int]]]:
         """The name hits, and (conversation id, message id, matching messages) of the best messages."""
         db = self._sync(token, conversations)
-        hits = name_hits(query, self._names)[:limit] if names else []
+        folded = self._folded
+        named = ((c, folded.get(c.name) or fold(c.name)) for c in conversations.values())
+        hits = name_hits(query, named)[:limit] if names else []
         return hits, self._query(db, words, limit - len(hits))
 
     def _query(self, db: sqlite3.Connection, words: list[list[str]], limit: int) -> list[tuple[str, str, int]]:
@@ -401,34 +404,49 @@ class SearchIndex:
         db = self._open()
         if token == self._token and self._unchanged(conversations):
             return db
-        known, fresh = self._known, {}
+        # Conversations are frozen: the very object fingerprinted last time has the same text. A weak
+        # reference tells it is the very object (an id() alone may be reused) without keeping it alive.
+        known, fresh, fingerprints = self._known, {}, {}
         for c in conversations.values():
-            entry = known.get(id(c))  # we hold the objects, so an id is not reused; frozen: same object, same text
-            fresh[id(c)] = entry if entry is not None and entry[0] is c else (c, fingerprint(c), fold(c.name))
-        fingerprints = {c.id: f for c, f, _ in fresh.values()}
+            entry = known.get(id(c))
+            if entry is None or entry[0]() is not c:
+                entry = (weakref.ref(c), fingerprint(c))
+            fresh[id(c)], fingerprints[c.id] = entry, entry[1]
         with db:  # one transaction: another process sees the index before or after, never half of it
             db.execute("BEGIN IMMEDIATE")  # what is indexed is read inside it, after any other writer
-            indexed = {
-                str(i): (int(n), str(f)) for i, n, f in db.execute("SELECT id, number, fingerprint FROM conversations")
-            }
+            indexed = self._indexed(db)
             changed = [i for i, f in fingerprints.items() if indexed.get(i, (0, ""))[1] != f]
             for conversation_id in (indexed.keys() - fingerprints.keys()) | (indexed.keys() & set(changed)):
-                self._remove(db, indexed[conversation_id][0])
+                self._remove(db, indexed.pop(conversation_id)[0])
             # oldest first: numbers grow with time, so the newest conversations have the highest
             changed.sort(key=lambda i: conversations[i].updated_at)
             for conversation_id in changed:
-                self._add(db, conversations[conversation_id], fingerprints[conversation_id])
+                number = self._add(db, conversations[conversation_id], fingerprints[conversation_id])
+                indexed[conversation_id] = (number, fingerprints[conversation_id])
             if len(changed) > 100:  # a build: merge the index's segments into one (faster queries, smaller file)
                 db.execute("INSERT INTO messages (messages) VALUES ('optimize')")
         if len(changed) > 100 and not self._memory_only:
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and fold the journal into the file
         self.indexed += len(changed)
         self._known, self._token = fresh, token
-        self._objects = list(conversations.values())
-        self._names = [(c, folded) for c, _, folded in fresh.values()]
+        self._objects = [weakref.ref(c) for c in conversations.values()]
+        folded = self._folded if len(self._folded) < 2 * len(conversations) + 100 else {}
+        for c in conversations.values():
+            if c.name not in folded:
+                folded[c.name] = fold(c.name)
+        self._folded = folded
         return db
 
-    def _add(self, db: sqlite3.Connection, conversation: Searchable, fingerprint: str) -> None:
+    def _indexed(self, db: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+        """conversation id -> (its number, its fingerprint) in the index, read again only if another
+        connection wrote since we last did (SQLite's data_version tells)."""
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        if self._rows is None or version != self._rows[0]:
+            rows = db.execute("SELECT id, number, fingerprint FROM conversations")
+            self._rows = (version, {str(i): (int(n), str(f)) for i, n, f in rows})
+        return self._rows[1]  # changed in place by the caller, whose writes do not change data_version
+
+    def _add(self, db: sqlite3.Connection, conversation: Searchable, fingerprint: str) -> int:
         texts = [index_text(m.content) for m in conversation.messages]
         number = db.execute(
             "INSERT INTO conversations (id, fingerprint, ids, texts) VALUES (?, ?, ?, ?)",
@@ -444,6 +462,7 @@ class SearchIndex:
             "INSERT INTO messages (rowid, body) VALUES (?, ?)",
             ((number * SLOTS + place, text) for place, text in enumerate(texts)),
         )
+        return number
 
     def _remove(self, db: sqlite3.Connection, number: int) -> None:
         """Take a conversation's words out: a contentless table needs the very text it was given."""
@@ -459,7 +478,7 @@ class SearchIndex:
         """Are these the very objects last indexed, in the same order? Cheap, and the token alone is
         not trusted: a token that is an object's id() can come back for another object."""
         return len(self._objects) == len(conversations) and all(
-            map(operator.is_, self._objects, conversations.values())
+            ref() is c for ref, c in zip(self._objects, conversations.values(), strict=True)
         )
 
     def _open(self) -> sqlite3.Connection:
@@ -515,7 +534,7 @@ class SearchIndex:
         """Close the index (and delete its files): the next search opens (builds) it again."""
         if self._db is not None:
             self._db.close()
-        self._db, self._token, self._known, self._objects, self._names = None, None, {}, [], []
+        self._db, self._token, self._known, self._objects, self._rows = None, None, {}, [], None
         if delete:
             for file in self._files():
                 try:

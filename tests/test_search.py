@@ -217,3 +217,16 @@ def test_archived_ones_are_found_and_marked(file: Path) -> None:
     listing = c.listing()
     assert listing.shown == [] and listing.archived == 1
     assert [s.name for s in c.listing("old").shown] == ["Old"]
+
+
+def test_the_index_keeps_no_conversation_alive(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    index = SearchIndex(None)
+    conversations = {c.id: c for c in (Conversation(f"C{i}", chat(f"gannet {i}")) for i in range(3))}
+    assert len(index.search("gannet", 1, conversations)) == 3 and index.in_memory
+    watched = weakref.ref(next(iter(conversations.values())))
+    del conversations
+    gc.collect()
+    assert watched() is None  # a file read again must not leave the old conversations in memory

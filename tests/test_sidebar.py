@@ -431,3 +431,24 @@ def test_search_shows_hits_and_a_click_opens_the_conversation_at_the_message(tmp
     at.text_input(key="conv:filter").set_value("ostrich").run()
     assert any("No message holds every word of that." in c.value for c in at.caption)
     assert flamingos.id != birds.id
+
+
+def test_a_rerun_shows_the_last_hits_without_searching_again(tmp_path: Path) -> None:
+    from controller.conversations import shared_index
+
+    path = tmp_path / "conversations.json"
+    store_ = ConversationStore(path)
+    first = store_.save(Conversation("Kestrels", (Message("user", "a kestrel hovers"),)))
+    at = sidebar(tmp_path)
+    at.text_input(key="conv:filter").set_value("kestrel").run()
+    index = shared_index(str(path))
+    assert index.indexed == 1 and [b.key for b in at.button if str(b.key).startswith("conv:hit:")] == [
+        f"conv:hit:{first.id}:{first.messages[0].id}"
+    ]
+    store_.update_messages(first.id, [*first.path(), Message("assistant", "kestrels eat voles")], "m", "Kestrels")
+    at.run()  # as the run that answers a turn: the hits stay, the index is not touched
+    assert not at.exception and index.indexed == 1 and len([b for b in at.button if "conv:hit:" in str(b.key)]) == 1
+    at.text_input(key="conv:filter").set_value("kestrels").run()  # a search: the changed conversation is indexed
+    assert index.indexed == 2 and any("voles" in c.value for c in at.caption)
+    click(at, f"conv:{first.id}:pin")  # a change made in the sidebar searches again
+    assert index.indexed == 2 and any("voles" in c.value for c in at.caption)

@@ -5,6 +5,8 @@ The list shows pinned conversations first, then the others, newest first; archiv
 "Archived (n)" section at the bottom. Typing in the search box narrows the list to the names that
 hold its words (archived ones too, marked) and lists, under "In messages", the conversations whose
 messages hold them, each with a snippet of the best message; a click opens it at that message.
+Later runs (the one that answers a turn among them) show those hits again without searching: the
+index is only touched when the query changes or the sidebar changed a conversation.
 
 The view owns what is on screen; the sidebar tells it through callbacks, which it calls from
 widget callbacks (before the page is drawn, so they only change session state):
@@ -57,6 +59,7 @@ PANEL = "conv:panel"  # session state: the one open panel, (kind, conversation i
 NOTICE = "conv:notice"  # session state: (level, markdown, panel or None) to show on the next draw
 OVERWRITE = "conv:overwrite"  # session state: the name the user was asked to confirm replacing
 IMPORTS = "conv:imports"  # session state: how many imports so far (a fresh uploader for each)
+HITS = "conv:hits"  # session state: (query, hits) of the last search, shown until the query or a conversation changes
 GONE = "That conversation was deleted in another tab."
 WHO = {"user": "You", "assistant": "Assistant", "system": "Instructions"}  # who wrote a search hit's message
 
@@ -115,6 +118,7 @@ class ConversationSidebar:
             st.session_state[f"conv:{conversation_id}:menu"] = False  # close the ⋯ menu it was chosen in
 
     def close_panel(self) -> None:
+        st.session_state.pop(HITS, None)  # closed after a save, rename, delete: search again
         panel = st.session_state.pop(PANEL, None)
         for key in (OVERWRITE, "conv:name", f"conv:{panel[1] if panel else ''}:new-name"):
             st.session_state.pop(key, None)  # the next panel starts afresh
@@ -307,6 +311,7 @@ class ConversationSidebar:
 
     def set_flag(self, conversation_id: str, flag: str, value: bool) -> None:
         st.session_state[f"conv:{conversation_id}:menu"] = False  # close the ⋯ menu it was chosen in
+        st.session_state.pop(HITS, None)  # a hit may show the flag
         try:
             if flag == "pinned":
                 changed = self.controller.pin(conversation_id, value)
@@ -324,12 +329,17 @@ class ConversationSidebar:
     # search -------------------------------------------------------------------------------
     def search_section(self, query: str) -> None:
         st.caption("**In messages**")
-        try:
-            with st.spinner("Searching… (the first search indexes every message, which can take a few seconds)"):
-                hits = self.controller.search(query, names=False)
-        except (StoreError, SearchUnavailable) as error:
-            st.error(f"Search is not available: {as_text(str(error))}")
-            return
+        searched = st.session_state.get(HITS)
+        if searched is not None and searched[0] == query:
+            hits = searched[1]  # a rerun, maybe the one that answered a turn: no search in it
+        else:
+            try:
+                with st.spinner("Searching… (the first search indexes every message, which can take a few seconds)"):
+                    hits = self.controller.search(query, names=False)
+            except (StoreError, SearchUnavailable) as error:
+                st.error(f"Search is not available: {as_text(str(error))}")
+                return
+            st.session_state[HITS] = (query, hits)
         if not hits:
             st.caption("No message holds every word of that.")
         for hit in hits:
@@ -458,6 +468,7 @@ class ConversationSidebar:
         if upload is None:
             return
         st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1  # a fresh, empty uploader
+        st.session_state.pop(HITS, None)
         try:
             added = self.controller.import_data(upload.getvalue())
         except (ImportFailed, StoreError) as error:
