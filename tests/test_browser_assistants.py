@@ -132,22 +132,25 @@ def test_create_edit_duplicate_export_delete_import_and_use(page: Page, tmp_path
             assert not page.dialogs  # type: ignore[attr-defined]
 
 
-def test_two_hundred_assistants_load_quickly(page: Page, tmp_path: Path) -> None:
-    """200 assistants: a bounded list (20 rows and a filter), timed from navigation to a page at rest."""
+def test_two_hundred_assistants_draw_a_bounded_page(page: Page, tmp_path: Path) -> None:
+    """200 assistants: 20 rows and a filter. Timed as people get there: a click on "Assistants" in
+    the sidebar until the page is at rest (printed; the machine's load decides too much to assert)."""
     made = controller(tmp_path)
     for i in range(200):
         made.create(name=f"Assistant {i:03d}", description=f"Helps with task {i}.", starters=["Start here"])
     env = {"CONVERSATIONS_FILE": str(tmp_path / "conversations.json"), "OLLAMA_HOST": NO_OLLAMA}
+    nav = page.get_by_test_id("stSidebarNav")
     with streamlit_app(env, tmp_path / "streamlit.log") as url:
         open_assistants_page(page, url)  # the first visit imports the page's modules
-        loads = []
+        times = []
         for _ in range(5):
+            click(page, nav.get_by_text("Home"))
             started = time.monotonic()
-            page.goto(url + "/Assistants")
+            nav.get_by_text("Assistants").click()
             expect(page.get_by_role("button", name="Export all")).to_be_visible(timeout=30_000)
-            settle(page)
-            loads.append(time.monotonic() - started - 0.15)  # settle() waits 0.15 s for a run to begin
-        print(f"Assistants page with 200 assistants: {statistics.median(loads):.2f} s median of {loads}")
+            expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
+            times.append(time.monotonic() - started)
+        print(f"200 assistants: sidebar click to the page at rest, median {statistics.median(times):.2f} s of {times}")
         expect(page.get_by_role("button", name="Use in chat")).to_have_count(20)
         expect(page.get_by_text("Showing 20 of 200.")).to_be_visible()
         page.get_by_label("Filter assistants").fill("Assistant 150")
