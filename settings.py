@@ -23,6 +23,7 @@ GROQ_DEFAULT_BASE = "https://api.groq.com/openai/v1"
 # llama3-70b-8192 and llama-3.3-70b-versatile are retired; Groq names gpt-oss-120b as their replacement.
 GROQ_DEFAULT_MODEL = "openai/gpt-oss-120b"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+SEARCH_PROVIDERS = ("searxng", "tavily", "duckduckgo")
 DEFAULT_SYSTEM_PROMPT = "You are bnaGPT, a helpful assistant. Answer clearly and concisely."
 
 
@@ -57,6 +58,16 @@ class Settings:
     request_timeout: float = 60.0
     max_tokens: int = 1024
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    # Web search (utils/web_search.py): SearXNG when its URL is set, else Tavily with a key, else DuckDuckGo.
+    search_provider: str = ""
+    searxng_url: str = ""
+    tavily_api_key: str = field(default="", repr=False)
+    tavily_api_base: str = "https://api.tavily.com"
+    search_allow_private: bool = False  # fetch result pages on loopback or the LAN (an intranet)
+    # Documents attached to a chat (utils/documents.py)
+    document_max_mb: int = 25
+    document_max_pages: int = 500
+    document_max_rows: int = 5_000
 
     @property
     def preferences_file(self) -> Path:
@@ -66,7 +77,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a page, a log or a saved file."""
-        return tuple(s for s in (self.groq_api_key, self.openai_api_key) if s)
+        return tuple(s for s in (self.groq_api_key, self.openai_api_key, self.tavily_api_key) if s)
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -153,7 +164,22 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         request_timeout=_float(env, "REQUEST_TIMEOUT", 60.0, 0.1),
         max_tokens=_int(env, "MAX_TOKENS", 1024, minimum=1),
         system_prompt=get("SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+        search_provider=_choice(get("SEARCH_PROVIDER").lower(), "SEARCH_PROVIDER", ("", *SEARCH_PROVIDERS)),
+        searxng_url=get("SEARXNG_URL").rstrip("/"),
+        tavily_api_key=get("TAVILY_API_KEY"),
+        tavily_api_base=get("TAVILY_API_BASE", "https://api.tavily.com").rstrip("/"),
+        search_allow_private=get("SEARCH_ALLOW_PRIVATE").lower() in ("1", "true", "yes"),
+        document_max_mb=_int(env, "DOCUMENT_MAX_MB", Settings.document_max_mb, minimum=1),
+        document_max_pages=_int(env, "DOCUMENT_MAX_PAGES", Settings.document_max_pages, minimum=1),
+        document_max_rows=_int(env, "DOCUMENT_MAX_ROWS", Settings.document_max_rows, minimum=1),
     )
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        shown = ", ".join(a for a in allowed if a)
+        raise SettingsError(f"{name} must be one of {shown}, not {value!r}. Fix it in .env or the environment.")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -35,9 +35,9 @@ def count_tokens(text: str) -> int:
     return len(get_tokenizer()(text))
 
 
-def memory_token_limit(llm: OpenAI) -> int:
-    """How many tokens of history fit beside the system prompt and the answer."""
-    reserve = (llm.max_tokens or 0) + SYSTEM_PROMPT_ALLOWANCE
+def memory_token_limit(llm: OpenAI, system_prompt: str = "") -> int:
+    """How many tokens of history fit beside the system prompt (with any sources put in it) and the answer."""
+    reserve = (llm.max_tokens or 0) + max(SYSTEM_PROMPT_ALLOWANCE, count_tokens(system_prompt) + 32)
     return max(256, llm.metadata.context_window - reserve)
 
 
@@ -63,9 +63,9 @@ def newest_that_fit(
     return kept
 
 
-def rebuild_memory(messages: Sequence[Message], llm: OpenAI) -> ChatMemoryBuffer:
+def rebuild_memory(messages: Sequence[Message], llm: OpenAI, system_prompt: str = "") -> ChatMemoryBuffer:
     """A fresh ChatMemoryBuffer holding the newest `messages` that fit the model's real window."""
-    limit = memory_token_limit(llm)
+    limit = memory_token_limit(llm, system_prompt)
     return ChatMemoryBuffer.from_defaults(
         chat_history=[m.to_llamaindex() for m in newest_that_fit(messages, limit)],
         token_limit=limit,
@@ -89,7 +89,8 @@ def stream_llm_reply(llm: OpenAI, messages: Sequence[Message], system_prompt: st
 
 def stream_agent_reply(llm: OpenAI, history: Sequence[Message], system_prompt: str, text: str) -> Iterator[str]:
     """Ask an OpenAIAgent whose memory is `history` (what fits); yield the answer's text as it arrives."""
-    agent = OpenAIAgent.from_tools(tools=[], llm=llm, memory=rebuild_memory(history, llm), system_prompt=system_prompt)
+    memory = rebuild_memory(history, llm, system_prompt)
+    agent = OpenAIAgent.from_tools(tools=[], llm=llm, memory=memory, system_prompt=system_prompt)
     response = agent.stream_chat(text)
     # LlamaIndex's own response_gen polls its queue with sleep(0) and keeps a core busy
     # for the whole answer; a blocking get with a short timeout waits without spinning.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from controller.agent import count_tokens, memory_token_limit, newest_that_fit, stream_agent_reply, stream_llm_reply
 from controller.guards import loop_start
 from controller.json_mode import JSON_INSTRUCTION, JsonAnswer, read_json_answer
+from controller.tools import Findings
 from model.message import Message, Status, valid_text
 from utils.errors import ModelUnavailable, ProviderError, RateLimited, StreamInterrupted, is_provider_failure, translate
 from utils.providers import StreamWatch
@@ -70,10 +71,13 @@ class Turn:
     iteration yields only what is new, and `text` is the whole answer.
     """
 
-    def __init__(self, controller: ChatController, ask: Ask, prefix: str = "") -> None:
+    def __init__(
+        self, controller: ChatController, ask: Ask, prefix: str = "", findings: Findings | None = None
+    ) -> None:
         self._controller = controller
         self._ask = ask
         self.prefix = prefix
+        self.findings = findings or Findings()  # what the tools found for it: its sources
         self.received: list[str] = []
         self.status: Status | None = None  # None until the turn has ended
         self._watch: StreamWatch | None = None
@@ -167,13 +171,20 @@ class ChatController:
         self.timeout = timeout
         self.json_mode = json_mode  # answers are asked to be one JSON object (see read_json_answer)
 
-    def reply(self, history: Sequence[Message], text: str) -> Turn:
-        """The answer to `text`, seeing every earlier turn in `history` that fits the window."""
-        return Turn(self, lambda llm: stream_agent_reply(llm, history, self.system_prompt, text))
+    def reply(self, history: Sequence[Message], text: str, findings: Findings | None = None) -> Turn:
+        """The answer to `text`, seeing every earlier turn in `history` that fits the window, and
+        what the tools found (numbered sources to cite) in its instructions."""
+        system = findings.instructions(self.system_prompt) if findings else self.system_prompt
+        return Turn(self, lambda llm: stream_agent_reply(llm, history, system, text), findings=findings)
 
-    def simple_reply(self, text: str) -> Turn:
+    def simple_reply(self, text: str, findings: Findings | None = None) -> Turn:
         """The answer to `text` alone: no memory of earlier turns."""
-        return Turn(self, lambda llm: stream_llm_reply(llm, [Message("user", text)], self.system_prompt))
+        system = findings.instructions(self.system_prompt) if findings else self.system_prompt
+        return Turn(self, lambda llm: stream_llm_reply(llm, [Message("user", text)], system), findings=findings)
+
+    def context_window(self) -> int:
+        """The model's window in tokens (asked of the endpoint once, then remembered)."""
+        return int(self._llm_factory(None).metadata.context_window)
 
     def continue_reply(self, history: Sequence[Message], answer: Message) -> Turn:
         """More of `answer`, the last message of the chat, which was cut by the token cap.

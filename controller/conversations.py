@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from model.message import Conversation, Message, suggest_name
 from model.search import SearchHit, SearchIndex, fold, index_path, name_needles
 from model.store import ConversationStore, ConversationSummary, StoreCorrupted
 from model.transfer import parse_import, to_json, to_markdown
+
+if TYPE_CHECKING:
+    from controller.imports import ImportReport
 
 # The sidebar draws at most this many entries; the filter finds the rest.
 SHOWN_AT_MOST = 20
@@ -86,11 +90,28 @@ class ConversationController:
         return suggest_name(tuple(messages))
 
     def save(
-        self, name: str, messages: Sequence[Message], model: str, *, overwrite: bool = False, assistant_id: str = ""
+        self,
+        name: str,
+        messages: Sequence[Message],
+        model: str,
+        *,
+        overwrite: bool = False,
+        assistant_id: str = "",
+        current: str = "",
     ) -> Conversation:
-        """Save the chat on screen as a new conversation (NameTaken unless `overwrite`)."""
-        conversation = Conversation(name=name, messages=tuple(messages), model=model, assistant_id=assistant_id)
+        """Save the chat on screen (its tree, or a path) as a new conversation, showing `current`
+        (default: the last message); NameTaken unless `overwrite`."""
+        conversation = Conversation(
+            name=name, messages=tuple(messages), model=model, assistant_id=assistant_id, current=current
+        )
         return self.store.save(conversation, overwrite=overwrite)
+
+    def import_file(self, data: bytes, filename: str) -> ImportReport:
+        """Add the conversations of a ChatGPT or Open WebUI export, a bnaGPT export or a whole
+        conversations file, in one write; ImportFailed (a sentence) if it cannot be imported."""
+        from controller.imports import import_export
+
+        return import_export(self.store, data, filename)  # the search index catches up by itself
 
     def autosave(
         self,

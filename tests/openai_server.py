@@ -87,6 +87,10 @@ class FakeOpenAI:
         if self.script.reply:
             return self.script.reply
         users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
+        system = next((m.get("content", "") for m in body.get("messages", []) if m.get("role") == "system"), "")
+        if system.startswith("You name conversations") and users:
+            # asked for a title: the stand-in names a conversation by its first question
+            return users[-1].removeprefix("User: ").split("\n", 1)[0]
         return f"Echo: {users[-1] if users else ''}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -15,6 +15,7 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -22,10 +23,22 @@ from controller.chat import ChatController, Turn
 from controller.json_mode import read_json_answer
 from controller.models import ModelChoiceError
 from controller.runtime import Runtime, warm_up
+from controller.tools import (
+    SHARE_OF_WINDOW,
+    Findings,
+    attach,
+    budget_chars,
+    combine,
+    index_for,
+    search_documents,
+    search_the_web,
+)
 from model.assistant import Assistant
 from model.message import Conversation, Message, as_path, branch_end, merge, new_message_id, utc_now
+from model.parts import Attachment
 from model.preferences import PreferencesError
 from model.store import StoreError
+from utils.documents import DocumentError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
@@ -49,6 +62,7 @@ class Action:
     kind: Literal["ask", "retry", "continue", "regenerate", "edit"]
     text: str = ""
     index: int = -1
+    files: tuple[tuple[str, bytes], ...] = ()  # (name, bytes) of files sent with a question
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,33 @@ def suggested_title(chat_id: str) -> str:
         return _titles.get(chat_id, "")
 
 
+DOCUMENT_TYPES = ("pdf", "docx", "md", "markdown", "txt", "html", "htm", "csv")
+TOOL_NAMES = {"web_search": "Searched the web for", "documents": "Searched your files for", "run_code": "Ran code"}
+
+
+def link(url: str) -> str:
+    """An http(s) address as a Markdown link target that cannot break out of the link."""
+    return quote(url, safe=":/?#@!$&'*+,;=%~-._")
+
+
+def draw_sources(message: Message) -> None:
+    """The sources an answer cites, each with its passage on click, and what the tools did."""
+    with st.expander(f"Sources ({len(message.sources)})" if message.sources else "Tools", icon=":material/menu_book:"):
+        for run in message.tool_runs:
+            verb = TOOL_NAMES.get(run.tool, run.tool)
+            st.caption(
+                f"{as_text(verb)} “{as_text(run.input[:200])}”" + ("" if run.ok else f": {as_text(run.output[:300])}")
+            )
+        for source in message.sources:
+            title = as_text(source.title or source.location)
+            if source.kind == "web" and source.url.startswith(("http://", "https://")):
+                st.markdown(f"**[{source.number}]** [{title}]({link(source.url)})")
+            else:
+                st.markdown(f"**[{source.number}]** {as_text(source.location)}")
+            if source.excerpt:
+                st.caption(as_text(source.excerpt))
+
+
 class ChatView:
     title = "Chat"
     caption = ""
@@ -127,11 +168,20 @@ class ChatView:
         runtime = resources.runtime()
         # The input is pinned to the bottom wherever it is called; reading it first lets the new
         # message be answered in this very run.
-        prompt = st.chat_input("Message bnaGPT", key=f"{self.key}:input")
+        settings = runtime.configured
+        prompt = st.chat_input(
+            "Message bnaGPT",
+            key=f"{self.key}:input",
+            accept_file="multiple",
+            file_type=list(DOCUMENT_TYPES),
+            max_upload_size=settings.document_max_mb,
+        )
         action = st.session_state.pop(f"{self.key}:action", None)
         if prompt is not None:
-            if prompt.strip():
-                action = Action("ask", prompt)
+            text = prompt if isinstance(prompt, str) else prompt.text
+            files = () if isinstance(prompt, str) else tuple((f.name, f.getvalue()) for f in prompt.files)
+            if text.strip() or files:
+                action = Action("ask", text, files=files)
             else:
                 st.toast("Type a message first.")
         st.title(self.title)
@@ -165,7 +215,13 @@ class ChatView:
         st.session_state.pop(f"{self.key}:editing", None)
         messages = self.messages
         if action.kind == "ask":
-            self.messages = [*messages, Message("user", action.text)]
+            attachments = self.store_files(action.files)
+            if not action.text.strip() and not attachments:
+                return None  # every file was refused (each said why), and there is no text
+            text = (
+                action.text if action.text.strip() else "Here are my files: " + ", ".join(a.name for a in attachments)
+            )
+            self.messages = [*messages, Message("user", text, attachments=tuple(attachments))]
         elif action.kind == "edit":
             # the edited question starts a new branch; the old one stays in the tree
             if not (0 <= action.index < len(messages) and messages[action.index].role == "user"):
@@ -198,7 +254,7 @@ class ChatView:
         everyone = {a.id: a for a in assistants.list()}
         if assistant is not None:
             everyone.setdefault(assistant.id, assistant)
-        left, middle, right = st.columns([5, 4, 2], vertical_alignment="bottom")
+        left, middle, right, far = st.columns([5, 4, 2, 2], vertical_alignment="bottom")
         picker = f"{self.key}:model-picker"
         st.session_state[picker] = active.id
         left.selectbox(
@@ -232,6 +288,14 @@ class ChatView:
             if forced
             else "Ask for answers as one JSON object (the endpoint's JSON mode).",
         )
+        web = f"{self.key}:web-switch"
+        st.session_state[web] = bool(st.session_state.get(f"{self.key}:web", False))
+        far.toggle(
+            "Web",
+            key=web,
+            on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
+            help="Search the web before answering, and cite the pages read.",
+        )
         if assistant is not None and assistant.description:
             st.caption(as_text(assistant.description))
         return runtime, assistant
@@ -253,6 +317,49 @@ class ChatView:
                 st.session_state[f"{self.key}:notice"] = (
                     f"{as_text(assistant.name)}'s model is not available now; the model picked above answers."
                 )
+
+    def store_files(self, files: tuple[tuple[str, bytes], ...]) -> list[Attachment]:
+        """Check and store the files sent with a question; a file that cannot be read is named in
+        one sentence and left out, the others go on."""
+        settings = resources.runtime().configured
+        kept: list[Attachment] = []
+        for name, data in files:
+            try:
+                attachment, notes = attach(data, name, settings)
+            except (DocumentError, OSError) as error:
+                st.error(f"{as_text(name)}: {as_text(str(error))}", icon=":material/attach_file:")
+                continue
+            for note in notes:
+                st.info(f"{as_text(name)}: {as_text(note)}", icon=":material/attach_file:")
+            kept.append(attachment)
+        return kept
+
+    def gather(
+        self, runtime: Runtime, controller: ChatController, question: str, assistant: Assistant | None
+    ) -> Findings:
+        """What the switched-on tools find for `question`, before the answer is asked for: the
+        chat's files are always searched; the web when the Web switch (or the assistant) says so."""
+        from controller.agent import count_tokens
+
+        attachments = [a for m in self.messages for a in m.attachments]
+        web = bool(st.session_state.get(f"{self.key}:web")) or (
+            assistant is not None and "web_search" in assistant.tools
+        )
+        if not attachments and not web:
+            return Findings()
+        window = controller.context_window()
+        found = []
+        if attachments:
+            with st.status("Reading your files…") as status:
+                try:
+                    index = index_for(attachments, runtime.configured, lambda _, text: status.update(label=text))
+                    found.append(search_documents(question, index, window // SHARE_OF_WINDOW, count_tokens))
+                except (DocumentError, OSError, RuntimeError) as error:
+                    found.append(Findings(problems=[f"Your files could not be searched: {error}"]))
+        if web:
+            with st.status("Searching the web…"):
+                found.append(search_the_web(question, runtime.settings, budget_chars(window)))
+        return combine(*found)
 
     def json_mode(self, assistant: Assistant | None) -> bool:
         return bool(st.session_state.get(f"{self.key}:json")) or (
@@ -412,8 +519,17 @@ class ChatView:
                     f"Showing the first {SHOWN_CHARS:,} of {len(content):,} characters. The whole message is "
                     "kept: export the conversation to read all of it."
                 )
+            if message.attachments:
+                st.caption(
+                    "  ·  ".join(
+                        f":material/attach_file: {as_text(a.name)} ({a.size / 1024:,.0f} KB)"
+                        for a in message.attachments
+                    )
+                )
             if message.status in STATUS_TEXT:
                 st.caption(STATUS_TEXT[message.status])
+            if message.sources or message.tool_runs:
+                draw_sources(message)
             if message.role == "assistant":
                 self.draw_answer_actions(message, number, last, problem)
             elif message.role == "user":
@@ -543,11 +659,17 @@ class ChatView:
                 self.finish(flight, None)  # the question is kept (and saved) though nothing could answer
                 return
             controller = runtime.chat(assistant, self.json_mode(assistant))
-            turn = self.turn(controller, flight)
             # The body first and Stop after it: the same layout as a drawn message (one container
             # at the top), so the next run redraws this answer in place instead of beside it.
             body = st.empty()
             stop = st.empty()
+            findings = None
+            if not continuing:
+                with body.container():
+                    findings = self.gather(runtime, controller, flight.messages[-1].content, assistant)
+                    for problem in findings.problems:
+                        st.warning(as_text(problem), icon=":material/travel_explore:")
+            turn = self.turn(controller, flight, findings)
             stop.button("Stop", key=f"{self.key}:stop", icon=":material/stop_circle:")
             try:
                 self._stream(turn, body, controller.json_mode)
@@ -572,13 +694,13 @@ class ChatView:
             with body:
                 self.draw_message(answer, len(self.messages) - 1, last=True)
 
-    def turn(self, controller: ChatController, flight: InFlight) -> Turn:
+    def turn(self, controller: ChatController, flight: InFlight, findings: Findings | None = None) -> Turn:
         if flight.continued is not None:
             return controller.continue_reply(flight.messages, flight.continued)
         *history, question = flight.messages
         if self.remember:
-            return controller.reply(history, question.content)
-        return controller.simple_reply(question.content)
+            return controller.reply(history, question.content, findings)
+        return controller.simple_reply(question.content, findings)
 
     @staticmethod
     def _stream(turn: Turn, body, json_mode: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -612,6 +734,8 @@ class ChatView:
                 id=flight.continued.id if flight.continued is not None else new_message_id(),
                 model=controller.model if controller is not None else "",
                 format="json" if controller is not None and controller.json_mode else "text",
+                sources=tuple(turn.findings.sources),
+                tool_runs=tuple(turn.findings.runs),
             )
         kept = answer or flight.continued  # a failed Continue keeps the answer it was continuing
         messages = as_path(flight.messages + ([kept] if kept is not None else []))
@@ -684,11 +808,19 @@ class MemoryChatView(ChatView):
             self.renamed,
             self.deleted,
             st.session_state.get(f"{self.key}:assistant", ""),
+            on_open_at=self.show_at,
+            tree=self.tree,
+            suggested_name=suggested_title(self.chat_id),
         )()
 
-    def show(self, conversation: Conversation) -> None:
-        """Put a saved conversation on screen, with its assistant; the next answer's memory is rebuilt from it."""
-        self.put_on_screen(list(conversation.path()), conversation.messages)
+    def show_at(self, conversation: Conversation, message_id: str) -> None:
+        """Open a conversation on the branch that holds `message_id` (a search hit)."""
+        self.show(conversation, conversation.leaf_under(message_id))
+
+    def show(self, conversation: Conversation, leaf: str | None = None) -> None:
+        """Put a saved conversation on screen (the branch ending at `leaf`, else the one shown last),
+        with its assistant; the next answer's memory is rebuilt from it."""
+        self.put_on_screen(list(conversation.path(leaf)), conversation.messages)
         st.session_state[OPEN_KEY] = (conversation.id, conversation.name)
         helper = conversation.assistant_id
         if helper and resources.runtime().assistants().get(helper) is None:

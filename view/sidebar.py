@@ -42,7 +42,7 @@ Widget keys, for tests (labels in quotes; every confirm has a Cancel; panels clo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 
@@ -80,8 +80,12 @@ class ConversationSidebar:
         on_deleted: Callable[[str], None],
         assistant_id: str = "",
         on_open_at: Callable[[Conversation, str], None] | None = None,
+        tree: Sequence[Message] = (),
+        suggested_name: str = "",
     ) -> None:
         self.controller = controller
+        self.tree = tree or messages  # every branch of the chat on screen, saved with it
+        self.suggested_name = suggested_name  # the model's title for the chat, if it gave one
         self.assistant_id = assistant_id  # the assistant of the chat on screen, saved with it
         self.messages = messages
         self.model = model
@@ -136,6 +140,9 @@ class ConversationSidebar:
         level, markdown, _ = notice
         if level == "toast":
             st.toast(markdown)
+        elif level == "info":  # a summary to read (an import's): kept on the page, and a toast
+            st.toast(markdown)
+            st.success(markdown)
         else:
             st.error(markdown)
 
@@ -156,7 +163,7 @@ class ConversationSidebar:
         with st.form("conv:save-form", border=False):
             name = st.text_input(
                 "Conversation name",
-                value=self.controller.suggest_name(self.messages),
+                value=self.suggested_name or self.controller.suggest_name(self.messages),
                 key="conv:name",
                 max_chars=100,
             )
@@ -179,7 +186,12 @@ class ConversationSidebar:
         overwrite = st.session_state.get(OVERWRITE) == name.strip()
         try:
             saved = self.controller.save(
-                name, self.messages, self.model, overwrite=overwrite, assistant_id=self.assistant_id
+                name,
+                self.tree,
+                self.model,
+                overwrite=overwrite,
+                assistant_id=self.assistant_id,
+                current=self.messages[-1].id if self.messages else "",
             )
         except NameTaken:
             st.session_state[OVERWRITE] = name.strip()
@@ -455,9 +467,10 @@ class ConversationSidebar:
         key = f"conv:import:{st.session_state.get(IMPORTS, 0)}"
         st.file_uploader(
             "Import",
-            type=["json"],
+            type=["json", "zip"],
             key=key,
-            help="A JSON export, or a whole conversations file (either format).",
+            help="ChatGPT's Export data (the .zip as downloaded, or its conversations.json), an Open WebUI "
+            "chat export, a bnaGPT export, or a whole conversations file.",
             on_change=self.import_file,
             args=(key,),
         )
@@ -470,11 +483,12 @@ class ConversationSidebar:
         st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1  # a fresh, empty uploader
         st.session_state.pop(HITS, None)
         try:
-            added = self.controller.import_data(upload.getvalue())
+            report = self.controller.import_file(upload.getvalue(), upload.name)
         except (ImportFailed, StoreError) as error:
             self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
             return
-        self.say("toast", f"Imported {len(added)} conversation{'s' if len(added) != 1 else ''}.")
+        lines = [as_text(report.summary), *(f"- {as_text(reason)}" for reason in report.skipped[:20])]
+        self.say("info" if len(report.summary) > 60 or report.skipped else "toast", "\n".join(lines), ("import", ""))
 
 
 def highlighted(hit: SearchHit) -> str:

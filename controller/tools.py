@@ -1,0 +1,157 @@
+"""What the switched-on tools find for an answer, before it is asked for.
+
+The embedded model cannot call tools, so each tool the user switched on runs first: the web is
+searched (or the conversation's documents are), and what was found goes into the instructions,
+numbered [1], [2]… so the answer can cite it. The sources and what ran are kept with the answer.
+Nothing here draws; the page shows progress around `gather`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from model.parts import Attachment, Source, ToolRun
+from settings import Settings
+
+# What the found text may take of the model's window (the rest is for the chat and the answer).
+SHARE_OF_WINDOW = 3
+CHARS_PER_TOKEN = 3
+EXCERPT_CHARS = 600  # of each source, kept with the answer and shown under it
+
+CITE = (
+    "Answer from the numbered sources below when they help, and cite each claim you take from them "
+    "with its number in square brackets, like [1]. If they do not answer the question, say so."
+)
+
+
+@dataclass
+class Findings:
+    """What the tools found for one question: text for the instructions, the sources, the runs."""
+
+    context: str = ""
+    sources: list[Source] = field(default_factory=list)
+    runs: list[ToolRun] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one sentence per tool that failed
+
+    def instructions(self, base: str) -> str:
+        """`base` with the sources after it (unchanged when nothing was found)."""
+        return f"{base}\n\n{self.context}" if self.context else base
+
+
+def budget_chars(context_window: int) -> int:
+    """How many characters of found text fit the model's window."""
+    return max(1_000, context_window // SHARE_OF_WINDOW * CHARS_PER_TOKEN)
+
+
+def search_the_web(
+    question: str,
+    settings: Settings,
+    budget: int,
+    *,
+    search: Callable[..., list] | None = None,
+    fetch: Callable[..., list] | None = None,
+) -> Findings:
+    """Search the web for `question`, read the top pages, and number them as sources."""
+    from utils import web_search
+
+    search = search or web_search.search
+    fetch = fetch or web_search.fetch_pages
+    try:
+        results = search(question, settings, max_results=5)
+        pages = fetch(results, budget, min(settings.request_timeout, 10.0), allow_private=settings.search_allow_private)
+    except web_search.SearchError as error:
+        return Findings(runs=[ToolRun("web_search", question, str(error), ok=False)], problems=[str(error)])
+    sources, blocks = [], []
+    for number, page in enumerate(pages, 1):
+        sources.append(Source(number, "web", page.title or page.url, page.url, page.text[:EXCERPT_CHARS], url=page.url))
+        blocks.append(f"[{number}] {page.title} ({page.url})\n{page.text}")
+    listed = "\n".join(f"{r.title} — {r.url}" for r in results)
+    run = ToolRun("web_search", question, listed or "no results")
+    if not pages:
+        return Findings(runs=[run], problems=["The web search found no page that could be read."])
+    return Findings(CITE + "\n\nSources from the web:\n\n" + "\n\n".join(blocks), sources, [run])
+
+
+# --- the conversation's documents ---
+
+
+def attach(data: bytes, filename: str, settings: Settings) -> tuple[Attachment, list[str]]:
+    """Check and store an uploaded file; its Attachment and what was left out of it (sentences).
+    DocumentError (one sentence) when it cannot be read; nothing is stored then."""
+    from model.files import FileStore
+    from utils.documents import parse
+
+    parsed = parse(data, filename, document_limits(settings))  # refused files are never stored
+    stored = FileStore(settings.data_dir / "files").put(data, filename, parsed.kind)
+    return Attachment(stored.sha256, stored.name, stored.kind, stored.size), list(parsed.notes)
+
+
+def document_limits(settings: Settings):  # type: ignore[no-untyped-def]
+    from utils.documents import Limits
+
+    return Limits(
+        max_bytes=settings.document_max_mb * 1024 * 1024,
+        max_pages=settings.document_max_pages,
+        max_csv_rows=settings.document_max_rows,
+    )
+
+
+def index_for(
+    attachments: list[Attachment], settings: Settings, on_progress: Callable[[float, str], None] | None = None
+):  # type: ignore[no-untyped-def]
+    """The index of these files (built on first use, then reused: also after a restart).
+
+    An index is named by the files it holds, so a conversation reopened in a fresh session finds
+    its index again without the files being uploaded again; it is rebuilt from the stored files
+    if it is gone."""
+    from controller.documents import DocumentIndex
+    from model.files import FileStore
+    from utils.documents import parse
+
+    files = {a.sha256: a for a in attachments}
+    key = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:32]
+    index = DocumentIndex(settings.data_dir / "indexes" / key)
+    present = {f.sha256 for f in index.files()}
+    store = FileStore(settings.data_dir / "files")
+    missing = [a for a in files.values() if a.sha256 not in present]
+    for number, attachment in enumerate(missing):
+        if on_progress is not None:
+            on_progress(number / len(missing), f"Indexing {attachment.name}…")
+        parsed = parse(store.get(attachment.sha256), attachment.name, document_limits(settings))
+        stored = store.info(attachment.sha256)
+        if stored is not None:
+            index.add(parsed, stored)
+    return index
+
+
+def search_documents(question: str, index, budget_tokens: int, count_tokens: Callable[[str], int]) -> Findings:  # type: ignore[no-untyped-def]
+    """The passages of the conversation's files that best answer `question`, fitted to the budget."""
+    from controller.documents import fit_passages, passages_prompt
+
+    passages = fit_passages(index.retrieve(question, top_k=6), budget_tokens, count_tokens)
+    sources = [
+        Source(number, "document", p.file_name, p.where(), p.text[:EXCERPT_CHARS], sha256=p.sha256)
+        for number, p in enumerate(passages, 1)
+    ]
+    found = "\n".join(f"[{s.number}] {s.location}" for s in sources) or "nothing matched"
+    run = ToolRun("documents", question, found)
+    if not passages:
+        return Findings(runs=[run])
+    return Findings(passages_prompt(passages), sources, [run])
+
+
+def combine(*found: Findings) -> Findings:
+    """Several tools' findings as one, their sources numbered on from each other."""
+    total = Findings()
+    for findings in found:
+        shift = len(total.sources)
+        context = findings.context
+        for source in reversed(findings.sources):  # [10] before [1], so no number is renumbered twice
+            context = context.replace(f"[{source.number}]", f"[{source.number + shift}]")
+        total.sources += [replace(s, number=s.number + shift) for s in findings.sources]
+        total.context = "\n\n".join(c for c in (total.context, context) if c)
+        total.runs += findings.runs
+        total.problems += findings.problems
+    return total
