@@ -488,7 +488,7 @@ class ConversationSidebar:
             self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
             return
         lines = [as_text(report.summary), *(f"- {as_text(reason)}" for reason in report.skipped[:20])]
-        self.say("info" if len(report.summary) > 60 or report.skipped else "toast", "\n".join(lines), ("import", ""))
+        self.say("info", "\n".join(lines), ("import", ""))
 
 
 def highlighted(hit: SearchHit) -> str:

@@ -1,0 +1,181 @@
+"""In a real browser: chatting with attached files and with the web (sources shown and kept),
+and a ChatGPT export imported with its branches. The model is a loopback stand-in that records
+what it was sent, so the tests can see what the model was given to cite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from model.store import ConversationStore
+from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.openai_server import FakeOpenAI
+from tests.test_documents import make_docx, make_pdf
+from tests.test_imports import chatgpt_zip, trip
+from tests.test_web_search import Web
+
+GUIDE = [
+    ["Harbour guide, part one.", "Boats leave the north pier at nine."],
+    ["Part two: the lighthouse.", "The lighthouse roof is painted turquoise and was restored in 1998."],
+    ["Part three: markets.", "Fish is sold on Tuesdays."],
+]
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[Web]:
+    server = Web()
+    server.thread.start()
+    yield server
+    server.stop.set()
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tools")
+
+
+@pytest.fixture(scope="module")
+def app(api: FakeOpenAI, web: Web, folder: Path) -> Iterator[str]:
+    env = {
+        "DATA_DIR": str(folder),
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_BASE": api.base_url,
+        "OPENAI_MODEL": "test-model",
+        "SEARXNG_URL": web.base,
+        "SEARCH_ALLOW_PRIVATE": "1",  # the stand-in pages are on loopback
+    }
+    with streamlit_app(env, folder / "streamlit.log") as url:
+        yield url
+
+
+def answers(api: FakeOpenAI) -> list:  # type: ignore[type-arg]
+    return [r for r in api.chat_requests if r.body.get("stream")]
+
+
+def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) -> None:
+    chooser = page.get_by_test_id("stChatInput").locator("input[type=file]")
+    chooser.set_input_files([{"name": n, "mimeType": m, "buffer": b} for n, b, m in files])
+    expect(page.get_by_test_id("stChatInput").get_by_text(files[-1][0])).to_be_visible(timeout=15_000)
+    send(page, text)
+
+
+def save_as(page: Page, name: str) -> None:
+    click(page, sidebar(page).get_by_role("button", name="Save", exact=True))
+    sidebar(page).get_by_label("Conversation name").fill(name)
+    click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
+    expect(sidebar(page).get_by_role("button", name=name)).to_be_visible(timeout=15_000)
+
+
+def test_files_are_cited_by_page_and_found_again_after_a_reload(
+    browser: Browser, app: str, api: FakeOpenAI, folder: Path
+) -> None:
+    api.requests.clear()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    pdf = ("harbour-guide.pdf", make_pdf(GUIDE), "application/pdf")
+    word = ("relatorio.docx", make_docx(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    attach_and_send(page, "What colour is the lighthouse roof?", [pdf, word])
+    expect(messages(page)).to_have_count(2, timeout=60_000)
+    settle(page)
+    system = answers(api)[-1].messages[0]["content"]
+    assert "turquoise" in system and "harbour-guide.pdf, page 2" in system  # the right passage, by page
+    expect(messages(page).nth(0)).to_contain_text("harbour-guide.pdf")
+    sources = messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d\)"))
+    expect(sources).to_be_visible()
+    click(page, sources)
+    expect(messages(page).nth(1).get_by_text("harbour-guide.pdf, page 2").first).to_be_visible()
+    save_as(page, "Harbour")
+    context.close()
+
+    # a fresh session: the saved conversation finds its files again, no upload needed
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    click(page, sidebar(page).get_by_role("button", name="Harbour"))
+    expect(messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d\)"))).to_be_visible()
+    send(page, "Which chapter talks about the ação coletiva?")
+    expect(messages(page)).to_have_count(4, timeout=60_000)
+    settle(page)
+    assert "relatorio.docx" in answers(api)[-1].messages[0]["content"]  # Portuguese found in the DOCX
+    conversation = ConversationStore(folder / "conversations.json").load(
+        ConversationStore(folder / "conversations.json").find("Harbour").id  # type: ignore[union-attr]
+    )
+    assert conversation is not None
+    assert {a.name for m in conversation.messages for a in m.attachments} == {"harbour-guide.pdf", "relatorio.docx"}
+    assert any(s.location.startswith("harbour-guide.pdf, page 2") for m in conversation.messages for s in m.sources)
+    context.close()
+
+
+def test_a_file_that_cannot_be_read_says_why_and_the_chat_goes_on(page: Page, app: str, api: FakeOpenAI) -> None:
+    open_memory_page(page, app)
+    attach_and_send(page, "Read this", [("empty.txt", b"", "text/plain")])
+    expect(page.get_by_text(re.compile(r"empty\.txt: .*empty"))).to_be_visible(timeout=30_000)
+    settle(page)
+    expect(messages(page)).to_have_count(2)  # the text was still sent and answered
+    attach_and_send(page, "And this?", [("notes.pdf", b"just words, not a PDF", "application/pdf")])
+    expect(page.get_by_text(re.compile(r"notes\.pdf: .*"))).to_be_visible(timeout=30_000)
+    settle(page)
+    expect(messages(page)).to_have_count(4)
+
+
+def test_an_answer_from_the_web_lists_its_sources_and_keeps_them(
+    page: Page, app: str, api: FakeOpenAI, folder: Path
+) -> None:
+    open_memory_page(page, app)
+    page.get_by_test_id("stCheckbox").filter(has_text="Web").click()
+    settle(page)
+    send(page, "What does the article say?")
+    expect(messages(page)).to_have_count(2, timeout=60_000)
+    settle(page)
+    system = answers(api)[-1].messages[0]["content"]
+    assert "Sources from the web" in system and "[1]" in system
+    sources = messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d+\)"))
+    click(page, sources)
+    links = messages(page).nth(1).locator("a[href^='http']")
+    expect(links.first).to_be_visible()
+    assert page.locator("a[href^='javascript:'], a[href^='data:']").count() == 0
+    save_as(page, "From the web")
+    saved = ConversationStore(folder / "conversations.json").find("From the web")
+    conversation = ConversationStore(folder / "conversations.json").load(saved.id)  # type: ignore[union-attr]
+    assert conversation is not None and conversation.messages[-1].sources
+    assert all(s.url.startswith("http") for s in conversation.messages[-1].sources)
+
+
+def test_a_chatgpt_export_imports_with_its_branches_and_twice_adds_nothing(page: Page, app: str, folder: Path) -> None:
+    export = chatgpt_zip({"chatgpt-export/conversations.json": [trip()]})
+    open_memory_page(page, app)
+    uploader = sidebar(page).get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.set_input_files({"name": "export.zip", "mimeType": "application/zip", "buffer": export})
+    expect(sidebar(page).get_by_text(re.compile("Imported 1 conversation from ChatGPT"))).to_be_visible(timeout=30_000)
+    settle(page)
+    click(page, sidebar(page).get_by_role("button", name="Trip plans"))
+    # the shown path is current_node's: the regenerated answer's branch ending in "Yes, that is Machu Picchu"
+    expect(messages(page).last).to_contain_text("Yes, that is Machu Picchu")
+    expect(page.get_by_text("Start in Cusco.")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d / \d$")).first).to_be_visible()  # versions to switch between
+    stored = ConversationStore(folder / "conversations.json")
+    before = len(stored.list())
+    uploader = sidebar(page).get_by_test_id("stFileUploaderDropzoneInput")
+    uploader.set_input_files({"name": "export.zip", "mimeType": "application/zip", "buffer": export})
+    expect(sidebar(page).get_by_text(re.compile("already here"))).to_be_visible(timeout=30_000)
+    assert len(ConversationStore(folder / "conversations.json").list()) == before
+    data = json.loads((folder / "conversations.json").read_text())
+    [imported] = [c for c in data["conversations"].values() if c["name"] == "Trip plans"]
+    assert imported["source"] == "chatgpt:conv-trip" and len(imported["messages"]) > len(
+        ConversationStore(folder / "conversations.json").load(imported["id"]).path()  # type: ignore[union-attr]
+    )
