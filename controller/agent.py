@@ -12,11 +12,14 @@ from queue import Empty
 
 from llama_index.agent.openai import OpenAIAgent
 from llama_index.core.memory import ChatMemoryBuffer
+from llama_index.core.tools import BaseTool
 from llama_index.core.utils import get_tokenizer
 from llama_index.llms.openai import OpenAI
 
 from model.message import Message
 
+# Tool calls one answer may make before it must answer (a model that keeps calling is stopped).
+MAX_TOOL_CALLS = 4
 # Room kept free in the window for the system prompt and the answer's own tokens.
 SYSTEM_PROMPT_ALLOWANCE = 256
 
@@ -87,10 +90,15 @@ def stream_llm_reply(llm: OpenAI, messages: Sequence[Message], system_prompt: st
             yield chunk.delta
 
 
-def stream_agent_reply(llm: OpenAI, history: Sequence[Message], system_prompt: str, text: str) -> Iterator[str]:
-    """Ask an OpenAIAgent whose memory is `history` (what fits); yield the answer's text as it arrives."""
+def stream_agent_reply(
+    llm: OpenAI, history: Sequence[Message], system_prompt: str, text: str, tools: Sequence[BaseTool] = ()
+) -> Iterator[str]:
+    """Ask an OpenAIAgent whose memory is `history` (what fits), with `tools` it may call (run
+    code, search); yield the answer's text as it arrives, after any tool calls."""
     memory = rebuild_memory(history, llm, system_prompt)
-    agent = OpenAIAgent.from_tools(tools=[], llm=llm, memory=memory, system_prompt=system_prompt)
+    agent = OpenAIAgent.from_tools(
+        tools=list(tools), llm=llm, memory=memory, system_prompt=system_prompt, max_function_calls=MAX_TOOL_CALLS
+    )
     response = agent.stream_chat(text)
     # LlamaIndex's own response_gen polls its queue with sleep(0) and keeps a core busy
     # for the whole answer; a blocking get with a short timeout waits without spinning.

@@ -114,6 +114,7 @@ class Turn:
                 raise problem from error
             finally:
                 self._watch.cancel()  # a consumer that stops early (a rerun) ends the stream too
+                self._watch.close()
 
     def _stream(self, llm: OpenAILike) -> Iterator[str]:
         for delta in self._ask(llm):
@@ -161,6 +162,7 @@ class ChatController:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = 60.0,
         json_mode: bool = False,
+        calls_tools: bool = False,
     ) -> None:
         self._llm_factory = llm_factory
         self._served_models = served_models
@@ -170,12 +172,20 @@ class ChatController:
         self.sleep = sleep
         self.timeout = timeout
         self.json_mode = json_mode  # answers are asked to be one JSON object (see read_json_answer)
+        self.calls_tools = calls_tools  # the model can be given tools (else they run before it answers)
 
-    def reply(self, history: Sequence[Message], text: str, findings: Findings | None = None) -> Turn:
-        """The answer to `text`, seeing every earlier turn in `history` that fits the window, and
-        what the tools found (numbered sources to cite) in its instructions."""
+    def reply(
+        self, history: Sequence[Message], text: str, findings: Findings | None = None, tools: Sequence[object] = ()
+    ) -> Turn:
+        """The answer to `text`, seeing every earlier turn in `history` that fits the window, what
+        the tools found before (numbered sources to cite) in its instructions, and `tools` (LlamaIndex
+        tools, for a model that calls them) whose runs and sources go into `findings`."""
         system = findings.instructions(self.system_prompt) if findings else self.system_prompt
-        return Turn(self, lambda llm: stream_agent_reply(llm, history, system, text), findings=findings)
+        return Turn(
+            self,
+            lambda llm: stream_agent_reply(llm, history, system, text, tools),  # type: ignore[arg-type]
+            findings=findings,
+        )
 
     def simple_reply(self, text: str, findings: Findings | None = None) -> Turn:
         """The answer to `text` alone: no memory of earlier turns."""

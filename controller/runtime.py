@@ -157,7 +157,14 @@ class Runtime:
             served_models=lambda: served_models(settings),
             timeout=settings.request_timeout,
             json_mode=json_mode,
+            calls_tools=self.calls_tools,
         )
+
+    @property
+    def calls_tools(self) -> bool:
+        """Whether the model that answers can be given tools: Groq's and OpenAI-compatible
+        servers' can; the embedded model cannot, and Ollama refuses tools for some models."""
+        return self.provider().provider in ("groq", "openai") and self.active.kind != "ollama"
 
     def assistants(self) -> AssistantsController:
         """Assistants and the default assistant's instructions (SYSTEM_PROMPT until edited)."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 
 from model.parts import Attachment, Source, ToolRun
 from settings import Settings
@@ -155,3 +157,87 @@ def combine(*found: Findings) -> Findings:
         total.runs += findings.runs
         total.problems += findings.problems
     return total
+
+
+# --- tools a model calls itself (Groq's and OpenAI-compatible servers' models) ---
+
+CODE_OUTPUT_CHARS = 4_000  # of a run's output, given back to the model and kept with the answer
+
+
+def add_sources(findings: Findings, found: Findings) -> str:
+    """Add a later search's sources to `findings`, numbered on; the text to hand the model."""
+    shift = len(findings.sources)
+    context = found.context
+    for source in reversed(found.sources):
+        context = context.replace(f"[{source.number}]", f"[{source.number + shift}]")
+    findings.sources += [replace(s, number=s.number + shift) for s in found.sources]
+    findings.runs += found.runs
+    return context or (found.problems[0] if found.problems else "Nothing was found.")
+
+
+def run_code_tool(findings: Findings, attachments: list[Attachment], settings: Settings) -> Callable[[str], str]:
+    """`run_code(code)` for the agent: Python in the bubblewrap sandbox, with the chat's files in
+    its working folder; the code, its output and the PNG files it wrote are kept with the answer."""
+    from model.files import FileStore
+    from utils.sandbox import SandboxLimits, SandboxUnavailable, run_python
+
+    store = FileStore(settings.data_dir / "files")
+
+    def run_code(code: str) -> str:
+        """Run Python 3 code in a sandbox and return what it printed. The files the user attached
+        are in the working folder under their names. There is no network. Save charts with
+        matplotlib as PNG files (plt.savefig("chart.png")): they are shown to the user."""
+        files = {}
+        for attachment in attachments:
+            name = PurePath(attachment.name).name or attachment.sha256[:12]
+            with suppress(OSError, LookupError):
+                files[name] = store.get(attachment.sha256)
+        try:
+            result = run_python(code, files, SandboxLimits())
+        except SandboxUnavailable as error:
+            findings.runs.append(ToolRun("run_code", code, str(error), ok=False))
+            return str(error)
+        images = tuple(store.put(data, PurePath(path).name, "png").sha256 for path, data in result.images)
+        output = result.stdout + (f"\n{result.stderr}" if result.stderr.strip() else "")
+        if result.killed_reason:
+            output += f"\n{result.killed_reason}"
+        output = output.strip()[:CODE_OUTPUT_CHARS] or "(no output)"
+        ok = result.exit_code == 0 and not result.killed_reason
+        findings.runs.append(ToolRun("run_code", code, output, ok, images))
+        return output + (f"\n(The user sees {len(images)} image(s) it saved.)" if images else "")
+
+    return run_code
+
+
+def agent_tools(
+    findings: Findings,
+    *,
+    settings: Settings,
+    budget: int,
+    web: bool,
+    code: bool,
+    attachments: list[Attachment],
+    index: object | None,
+    count_tokens: Callable[[str], int],
+) -> list[object]:
+    """The tools a tool-calling model gets for one answer; what they find goes into `findings`."""
+    from llama_index.core.tools import FunctionTool
+
+    tools: list[object] = []
+    if web:
+
+        def search_web(query: str) -> str:
+            """Search the web and read the top pages; returns numbered sources to cite as [n]."""
+            return add_sources(findings, search_the_web(query, settings, budget))
+
+        tools.append(FunctionTool.from_defaults(fn=search_web, name="search_web"))
+    if index is not None:
+
+        def search_files(query: str) -> str:
+            """Search the files the user attached; returns numbered passages (file, page) to cite as [n]."""
+            return add_sources(findings, search_documents(query, index, budget // CHARS_PER_TOKEN, count_tokens))
+
+        tools.append(FunctionTool.from_defaults(fn=search_files, name="search_files"))
+    if code:
+        tools.append(FunctionTool.from_defaults(fn=run_code_tool(findings, attachments, settings), name="run_code"))
+    return tools

@@ -4,7 +4,8 @@ It records every request (headers and JSON body), answers chat completions strea
 not, can fail on purpose (`fail_next`), and can forward to a real upstream server (the
 embedded llama.cpp server) so tests can see exactly what reached the model. Its /models
 lists `script.models`, with any `script.model_fields`, unless `script.models_failure` or
-`script.models_delay` says otherwise.
+`script.models_delay` says otherwise. A request that offers tools gets the next of
+`script.tool_calls` as a streamed tool call instead of text.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Script:
     model_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     models_failure: str = ""
     models_delay: float = 0.0
+    # tool calls to make, one per request that offers tools, before answering: (name, arguments)
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    fail_titles: bool = False  # let the title request take queued failures too
 
 
 class FakeOpenAI:
@@ -64,7 +68,13 @@ class FakeOpenAI:
 
     @property
     def chat_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        """Requests for answers; a new chat's title, asked for in the background after its first
+        answer, is in `title_requests` (so a test never races it)."""
+        return [r for r in self.requests if r.path.endswith("/chat/completions") and not _is_title_request(r.body)]
+
+    @property
+    def title_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions") and _is_title_request(r.body)]
 
     @property
     def models_requests(self) -> list[Recorded]:
@@ -87,8 +97,7 @@ class FakeOpenAI:
         if self.script.reply:
             return self.script.reply
         users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
-        system = next((m.get("content", "") for m in body.get("messages", []) if m.get("role") == "system"), "")
-        if system.startswith("You name conversations") and users:
+        if _is_title_request(body) and users:
             # asked for a title: the stand-in names a conversation by its first question
             return users[-1].removeprefix("User: ").split("\n", 1)[0]
         return f"Echo: {users[-1] if users else ''}"
@@ -142,11 +151,16 @@ class FakeOpenAI:
                 if not self.path.endswith("/chat/completions"):
                     self._json(404, {"error": {"message": "not found"}})
                     return
-                failure = fake.script.failures.pop(0) if fake.script.failures else ""
+                # a new chat's title is asked for in the background: it takes a queued failure only
+                # when a test says so, so a failure meant for an answer is not spent on it
+                titling = _is_title_request(body) and not fake.script.fail_titles
+                failure = fake.script.failures.pop(0) if fake.script.failures and not titling else ""
                 if failure:
                     self._fail(failure, body)
                 elif fake.upstream:
                     self._forward(raw)
+                elif body.get("stream") and body.get("tools") and fake.script.tool_calls:
+                    self._stream_tool_call(*fake.script.tool_calls.pop(0), body.get("model", ""))
                 elif body.get("stream"):
                     self._stream(fake.reply_for(body), body.get("model", ""), max_words=body.get("max_tokens"))
                 else:
@@ -263,6 +277,26 @@ class FakeOpenAI:
                 self.wfile.flush()
                 self.close_connection = True
 
+            def _stream_tool_call(self, name: str, arguments: dict[str, Any], model: str) -> None:
+                """A streamed answer that calls a tool, as OpenAI and Groq send one (the arguments in pieces)."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                text = json.dumps(arguments)
+                call = {"index": 0, "id": f"call_{len(fake.requests)}", "type": "function"}
+                first = {**call, "function": {"name": name, "arguments": ""}}
+                self._event({"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [first]}}]}, model)
+                for start in range(0, len(text), 16):
+                    piece = {"index": 0, "function": {"arguments": text[start : start + 16]}}
+                    self._event({"choices": [{"index": 0, "delta": {"tool_calls": [piece]}}]}, model)
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}, model)
+                self._chunk(b"data: [DONE]\n\n")
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                self.close_connection = True
+
             def _close_delimited(self, text: str, model: str) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -330,3 +364,9 @@ def _completion(text: str, model: str) -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def _is_title_request(body: dict[str, Any]) -> bool:
+    """The small call that asks for a new chat's title (controller.chat.TITLE_INSTRUCTIONS)."""
+    system = next((m.get("content", "") for m in body.get("messages", []) if m.get("role") == "system"), "")
+    return isinstance(system, str) and system.startswith("You name conversations")

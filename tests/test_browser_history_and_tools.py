@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,10 +67,21 @@ def answers(api: FakeOpenAI) -> list:  # type: ignore[type-arg]
     return [r for r in api.chat_requests if r.body.get("stream")]
 
 
+def tool_results(api: FakeOpenAI) -> str:
+    """What the tools gave the model in the last answer's requests."""
+    return "\n".join(m.get("content") or "" for m in answers(api)[-1].messages if m.get("role") == "tool")
+
+
 def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) -> None:
     chooser = page.get_by_test_id("stChatInput").locator("input[type=file]")
+    uploads: list[object] = []
+    page.on("response", lambda r: uploads.append(r) if "/_stcore/upload_file" in r.url else None)
     chooser.set_input_files([{"name": n, "mimeType": m, "buffer": b} for n, b, m in files])
     expect(page.get_by_test_id("stChatInput").get_by_text(files[-1][0])).to_be_visible(timeout=15_000)
+    page.wait_for_function("() => true")  # let the upload requests start
+    deadline = time.monotonic() + 30
+    while len(uploads) < len(files) and time.monotonic() < deadline:  # each file is on the server
+        page.wait_for_timeout(50)
     send(page, text)
 
 
@@ -84,6 +96,8 @@ def test_files_are_cited_by_page_and_found_again_after_a_reload(
     browser: Browser, app: str, api: FakeOpenAI, folder: Path
 ) -> None:
     api.requests.clear()
+    # the stand-in calls tools like Groq's models: it searches the files, then answers
+    api.script.tool_calls = [("search_files", {"query": "lighthouse roof colour"})]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     open_memory_page(page, app)
@@ -92,8 +106,8 @@ def test_files_are_cited_by_page_and_found_again_after_a_reload(
     attach_and_send(page, "What colour is the lighthouse roof?", [pdf, word])
     expect(messages(page)).to_have_count(2, timeout=60_000)
     settle(page)
-    system = answers(api)[-1].messages[0]["content"]
-    assert "turquoise" in system and "harbour-guide.pdf, page 2" in system  # the right passage, by page
+    found = tool_results(api)
+    assert "turquoise" in found and "harbour-guide.pdf, page 2" in found  # the right passage, by page
     expect(messages(page).nth(0)).to_contain_text("harbour-guide.pdf")
     sources = messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d\)"))
     expect(sources).to_be_visible()
@@ -108,10 +122,11 @@ def test_files_are_cited_by_page_and_found_again_after_a_reload(
     open_memory_page(page, app)
     click(page, sidebar(page).get_by_role("button", name="Harbour"))
     expect(messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d\)"))).to_be_visible()
+    api.script.tool_calls = [("search_files", {"query": "acao coletiva"})]
     send(page, "Which chapter talks about the ação coletiva?")
     expect(messages(page)).to_have_count(4, timeout=60_000)
     settle(page)
-    assert "relatorio.docx" in answers(api)[-1].messages[0]["content"]  # Portuguese found in the DOCX
+    assert "relatorio.docx" in tool_results(api)  # Portuguese found in the DOCX, without accents asked
     conversation = ConversationStore(folder / "conversations.json").load(
         ConversationStore(folder / "conversations.json").find("Harbour").id  # type: ignore[union-attr]
     )
@@ -139,11 +154,12 @@ def test_an_answer_from_the_web_lists_its_sources_and_keeps_them(
     open_memory_page(page, app)
     page.get_by_test_id("stCheckbox").filter(has_text="Web").click()
     settle(page)
+    api.script.tool_calls = [("search_web", {"query": "the article"})]
     send(page, "What does the article say?")
     expect(messages(page)).to_have_count(2, timeout=60_000)
     settle(page)
-    system = answers(api)[-1].messages[0]["content"]
-    assert "Sources from the web" in system and "[1]" in system
+    found = tool_results(api)
+    assert "Sources from the web" in found and "[1]" in found
     sources = messages(page).nth(1).get_by_text(re.compile(r"Sources \(\d+\)"))
     click(page, sources)
     links = messages(page).nth(1).locator("a[href^='http']")
@@ -179,3 +195,51 @@ def test_a_chatgpt_export_imports_with_its_branches_and_twice_adds_nothing(page:
     assert imported["source"] == "chatgpt:conv-trip" and len(imported["messages"]) > len(
         ConversationStore(folder / "conversations.json").load(imported["id"]).path()  # type: ignore[union-attr]
     )
+
+
+CHART = """
+import csv
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+rows = list(csv.DictReader(open("sales.csv")))
+total = sum(int(r["units"]) for r in rows)
+print("total units:", total)
+plt.bar([r["month"] for r in rows], [int(r["units"]) for r in rows])
+plt.savefig("chart.png")
+"""
+
+
+def test_a_csv_is_analysed_by_code_with_a_chart_and_both_come_back_on_reload(
+    browser: Browser, app: str, api: FakeOpenAI, folder: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    page.get_by_test_id("stCheckbox").filter(has_text="Code").click()
+    settle(page)
+    api.script.tool_calls = [("run_code", {"code": CHART})]
+    api.script.reply = "You sold 60 units in all; the chart shows each month."
+    sales = ("sales.csv", b"month,units\nJan,10\nFeb,20\nMar,30\n", "text/csv")
+    attach_and_send(page, "How many units did we sell? Draw a chart.", [sales])
+    expect(messages(page)).to_have_count(2, timeout=90_000)
+    settle(page)
+    api.script.reply = ""
+    assert "total units: 60" in tool_results(api)  # the code ran, on the attached file
+    answer = messages(page).nth(1)
+    expect(answer.get_by_text("Ran code")).to_be_visible()
+    expect(answer.get_by_text("total units: 60")).to_be_visible()
+    expect(answer.get_by_test_id("stImage")).to_have_count(1)
+    save_as(page, "Sales")
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    click(page, sidebar(page).get_by_role("button", name="Sales"))
+    answer = messages(page).nth(1)
+    expect(answer.get_by_text("total units: 60")).to_be_visible()
+    expect(answer.get_by_test_id("stImage")).to_have_count(1)
+    img = answer.get_by_test_id("stImage").locator("img")
+    assert page.evaluate("(img) => img.naturalWidth", img.element_handle()) > 100
+    context.close()

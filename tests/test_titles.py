@@ -30,12 +30,13 @@ def test_the_models_reply_is_cleaned_into_a_title(reply: str, title: str) -> Non
 def test_the_title_is_one_small_call_about_the_first_exchange(fake_api: FakeOpenAI) -> None:
     fake_api.script.reply = "“Lisbon in a Day.”"
     assert controller_for(fake_api).suggest_title(FIRST) == "Lisbon in a Day"
-    [request] = fake_api.chat_requests
+    [request] = fake_api.title_requests
     assert request.body["max_tokens"] == 24 and not request.body.get("stream")
     assert "Lisbon in one day" in request.messages[-1]["content"] and "Alfama" in request.messages[-1]["content"]
 
 
 def test_a_failing_model_gives_no_title_and_no_error(fake_api: FakeOpenAI) -> None:
+    fake_api.script.fail_titles = True
     fake_api.fail_next("500")
     assert controller_for(fake_api).suggest_title(FIRST) == ""
     assert controller_for(fake_api).suggest_title([Message("user", "  ")]) == ""  # nothing to name

@@ -216,7 +216,12 @@ class StreamWatch:
             if not read_to_the_end:  # stopped, cut, or its reader gave up: never reuse that connection
                 for response in self._responses:
                     response.close()
-            self.http.close()
+                self.http.close()
+            # read to the end: an agent that called a tool asks again on the same client (see close)
+
+    def close(self) -> None:
+        """Let the answer's client go (its connections stay in the shared pool); once the turn is over."""
+        self.http.close()
 
 
 def _watched(base: type[OpenAILike]) -> type[OpenAILike]:

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,6 +27,7 @@ from controller.runtime import Runtime, warm_up
 from controller.tools import (
     SHARE_OF_WINDOW,
     Findings,
+    agent_tools,
     attach,
     budget_chars,
     combine,
@@ -140,10 +142,36 @@ def link(url: str) -> str:
     return quote(url, safe=":/?#@!$&'*+,;=%~-._")
 
 
+def draw_code_runs(message: Message) -> None:
+    """The code an answer ran, what it printed and the images it saved, folded away."""
+    for number, run in enumerate(r for r in message.tool_runs if r.tool == "run_code"):
+        label = "Ran code" if run.ok else "Ran code (it failed)"
+        with st.expander(label, icon=":material/code:", expanded=number == 0 and bool(run.images)):
+            st.code(run.input, language="python")
+            st.code(run.output or "(no output)", language="text", wrap_lines=True)
+            for image in run.images:
+                try:
+                    st.image(file_store().get(image))
+                except (OSError, LookupError):
+                    st.caption("An image this code saved is no longer stored.")
+
+
+def file_store():  # type: ignore[no-untyped-def]
+    from model.files import FileStore
+
+    return FileStore(resources.runtime().configured.data_dir / "files")
+
+
 def draw_sources(message: Message) -> None:
     """The sources an answer cites, each with its passage on click, and what the tools did."""
-    with st.expander(f"Sources ({len(message.sources)})" if message.sources else "Tools", icon=":material/menu_book:"):
-        for run in message.tool_runs:
+    draw_code_runs(message)
+    searches = [r for r in message.tool_runs if r.tool != "run_code"]
+    if not message.sources and not searches:
+        return
+    with st.expander(
+        f"Sources ({len(message.sources)})" if message.sources else "Searches", icon=":material/menu_book:"
+    ):
+        for run in searches:
             verb = TOOL_NAMES.get(run.tool, run.tool)
             st.caption(
                 f"{as_text(verb)} “{as_text(run.input[:200])}”" + ("" if run.ok else f": {as_text(run.output[:300])}")
@@ -156,6 +184,13 @@ def draw_sources(message: Message) -> None:
                 st.markdown(f"**[{source.number}]** {as_text(source.location)}")
             if source.excerpt:
                 st.caption(as_text(source.excerpt))
+
+
+def sandbox_missing() -> str:
+    """Why code cannot run here ("" when the sandbox works)."""
+    from utils.sandbox import available
+
+    return available() or ""
 
 
 class ChatView:
@@ -254,7 +289,8 @@ class ChatView:
         everyone = {a.id: a for a in assistants.list()}
         if assistant is not None:
             everyone.setdefault(assistant.id, assistant)
-        left, middle, right, far = st.columns([5, 4, 2, 2], vertical_alignment="bottom")
+        left, middle, switches = st.columns([4, 3, 5], vertical_alignment="bottom")
+        right = far = farther = switches.container(horizontal=True, vertical_alignment="center", gap="small")
         picker = f"{self.key}:model-picker"
         st.session_state[picker] = active.id
         left.selectbox(
@@ -284,9 +320,7 @@ class ChatView:
             key=switch,
             disabled=forced,
             on_change=lambda: st.session_state.update({f"{self.key}:json": st.session_state[switch]}),
-            help="This assistant always answers in JSON."
-            if forced
-            else "Ask for answers as one JSON object (the endpoint's JSON mode).",
+            help="This assistant always answers in JSON." if forced else None,
         )
         web = f"{self.key}:web-switch"
         st.session_state[web] = bool(st.session_state.get(f"{self.key}:web", False))
@@ -294,7 +328,18 @@ class ChatView:
             "Web",
             key=web,
             on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
-            help="Search the web before answering, and cite the pages read.",
+        )
+        code = f"{self.key}:code-switch"
+        st.session_state[code] = runtime.calls_tools and bool(st.session_state.get(f"{self.key}:code", False))
+        farther.toggle(
+            "Code",
+            key=code,
+            disabled=not runtime.calls_tools,
+            on_change=lambda: st.session_state.update({f"{self.key}:code": st.session_state[code]}),
+            help=None
+            if runtime.calls_tools
+            else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server); "
+            "the embedded model cannot.",
         )
         if assistant is not None and assistant.description:
             st.caption(as_text(assistant.description))
@@ -336,30 +381,49 @@ class ChatView:
 
     def gather(
         self, runtime: Runtime, controller: ChatController, question: str, assistant: Assistant | None
-    ) -> Findings:
-        """What the switched-on tools find for `question`, before the answer is asked for: the
-        chat's files are always searched; the web when the Web switch (or the assistant) says so."""
+    ) -> tuple[Findings, list[object]]:
+        """The tools for this answer. A model that calls tools gets them (search its files, the
+        web, run code) and decides; for one that cannot, the chat's files (always) and the web
+        (when switched on) are searched for `question` before it answers."""
         from controller.agent import count_tokens
 
         attachments = [a for m in self.messages for a in m.attachments]
-        web = bool(st.session_state.get(f"{self.key}:web")) or (
-            assistant is not None and "web_search" in assistant.tools
-        )
-        if not attachments and not web:
-            return Findings()
+        tools = () if assistant is None else assistant.tools
+        web = bool(st.session_state.get(f"{self.key}:web")) or "web_search" in tools
+        code = controller.calls_tools and (bool(st.session_state.get(f"{self.key}:code")) or "run_code" in tools)
+        if not attachments and not web and not code:
+            return Findings(), []
         window = controller.context_window()
-        found = []
+        index, problems = None, []
         if attachments:
             with st.status("Reading your files…") as status:
                 try:
                     index = index_for(attachments, runtime.configured, lambda _, text: status.update(label=text))
-                    found.append(search_documents(question, index, window // SHARE_OF_WINDOW, count_tokens))
                 except (DocumentError, OSError, RuntimeError) as error:
-                    found.append(Findings(problems=[f"Your files could not be searched: {error}"]))
+                    problems.append(f"Your files could not be searched: {error}")
+        if code and (missing := sandbox_missing()):
+            problems.append(missing)
+            code = False
+        if controller.calls_tools:
+            findings = Findings(problems=problems)
+            given = agent_tools(
+                findings,
+                settings=runtime.settings,
+                budget=budget_chars(window),
+                web=web,
+                code=code,
+                attachments=attachments,
+                index=index,
+                count_tokens=count_tokens,
+            )
+            return findings, given
+        found = [Findings(problems=problems)]
+        if index is not None:
+            found.append(search_documents(question, index, window // SHARE_OF_WINDOW, count_tokens))
         if web:
             with st.status("Searching the web…"):
                 found.append(search_the_web(question, runtime.settings, budget_chars(window)))
-        return combine(*found)
+        return combine(*found), []
 
     def json_mode(self, assistant: Assistant | None) -> bool:
         return bool(st.session_state.get(f"{self.key}:json")) or (
@@ -483,7 +547,7 @@ class ChatView:
             on_click=self.switch_branch,
             args=(number, versions[at - 1]),
         )
-        st.caption(f"{at + 1} / {len(versions)}")
+        st.caption(f"{at + 1} / {len(versions)}", width="content")
         st.button(
             "›",
             key=f"{key}:next",
@@ -663,13 +727,14 @@ class ChatView:
             # at the top), so the next run redraws this answer in place instead of beside it.
             body = st.empty()
             stop = st.empty()
-            findings = None
+            findings: Findings | None = None
+            tools: list[object] = []
             if not continuing:
                 with body.container():
-                    findings = self.gather(runtime, controller, flight.messages[-1].content, assistant)
+                    findings, tools = self.gather(runtime, controller, flight.messages[-1].content, assistant)
                     for problem in findings.problems:
                         st.warning(as_text(problem), icon=":material/travel_explore:")
-            turn = self.turn(controller, flight, findings)
+            turn = self.turn(controller, flight, findings, tools)
             stop.button("Stop", key=f"{self.key}:stop", icon=":material/stop_circle:")
             try:
                 self._stream(turn, body, controller.json_mode)
@@ -694,12 +759,18 @@ class ChatView:
             with body:
                 self.draw_message(answer, len(self.messages) - 1, last=True)
 
-    def turn(self, controller: ChatController, flight: InFlight, findings: Findings | None = None) -> Turn:
+    def turn(
+        self,
+        controller: ChatController,
+        flight: InFlight,
+        findings: Findings | None = None,
+        tools: Sequence[object] = (),
+    ) -> Turn:
         if flight.continued is not None:
             return controller.continue_reply(flight.messages, flight.continued)
         *history, question = flight.messages
         if self.remember:
-            return controller.reply(history, question.content, findings)
+            return controller.reply(history, question.content, findings, tools)
         return controller.simple_reply(question.content, findings)
 
     @staticmethod
