@@ -330,16 +330,17 @@ class ChatView:
             on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
         )
         code = f"{self.key}:code-switch"
-        st.session_state[code] = runtime.calls_tools and bool(st.session_state.get(f"{self.key}:code", False))
+        can_run = runtime.calls_tools and self.remember
+        st.session_state[code] = can_run and bool(st.session_state.get(f"{self.key}:code", False))
         farther.toggle(
             "Code",
             key=code,
-            disabled=not runtime.calls_tools,
+            disabled=not can_run,
             on_change=lambda: st.session_state.update({f"{self.key}:code": st.session_state[code]}),
             help=None
-            if runtime.calls_tools
-            else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server); "
-            "the embedded model cannot.",
+            if can_run
+            else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server) "
+            "and Chatbot With Memory; the embedded model cannot.",
         )
         if assistant is not None and assistant.description:
             st.caption(as_text(assistant.description))
@@ -390,7 +391,9 @@ class ChatView:
         attachments = [a for m in self.messages for a in m.attachments]
         tools = () if assistant is None else assistant.tools
         web = bool(st.session_state.get(f"{self.key}:web")) or "web_search" in tools
-        code = controller.calls_tools and (bool(st.session_state.get(f"{self.key}:code")) or "run_code" in tools)
+        # the Simple page asks the model directly, without the agent: it gets what was found before
+        calls_tools = controller.calls_tools and self.remember
+        code = calls_tools and (bool(st.session_state.get(f"{self.key}:code")) or "run_code" in tools)
         if not attachments and not web and not code:
             return Findings(), []
         window = controller.context_window()
@@ -404,7 +407,7 @@ class ChatView:
         if code and (missing := sandbox_missing()):
             problems.append(missing)
             code = False
-        if controller.calls_tools:
+        if calls_tools:
             findings = Findings(problems=problems)
             given = agent_tools(
                 findings,
