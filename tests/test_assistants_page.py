@@ -177,6 +177,40 @@ def test_edit_fills_the_form_and_saves_changes_in_place() -> None:
     assert not [w for w in at.text_input if w.key == "asst:name"] and controller().get(made.id) == edited
 
 
+def test_the_web_and_code_switches_are_saved_listed_and_edited() -> None:
+    at = assistants_page()
+    click(at, "asst:new")
+    assert not at.toggle(key="asst:web_search").value and not at.toggle(key="asst:run_code").value
+    assert "the embedded model cannot" in at.toggle(key="asst:run_code").help
+    assert not [t for t in at.toggle if "document" in t.label.casefold()]  # not landed: not offered
+    fill(at, name="Analyst")
+    at.toggle(key="asst:web_search").set_value(True)
+    at.toggle(key="asst:run_code").set_value(True)
+    click(at, "asst:save")
+    [made] = controller().list()
+    assert made.tools == ("web_search", "run_code")
+    assert listed(at) == ["**Analyst**  \n:gray[Same model as the chat · searches the web · runs code]"]
+    choose(at, made.id, "edit")
+    assert at.toggle(key="asst:web_search").value and at.toggle(key="asst:run_code").value
+    at.toggle(key="asst:web_search").set_value(False)
+    click(at, "asst:save")
+    assert controller().get(made.id).tools == ("run_code",)  # type: ignore[union-attr]
+    assert listed(at) == ["**Analyst**  \n:gray[Same model as the chat · runs code]"]
+    choose(at, made.id, "duplicate")  # the copy can do what the original does
+    assert [a.tools for a in controller().list()] == [("run_code",), ("run_code",)]
+
+
+def test_a_tool_the_form_does_not_show_is_kept_when_the_switches_change() -> None:
+    made = controller().create(name="Librarian", tools=["documents", "web_search"])
+    at = assistants_page()
+    assert listed(at) == ["**Librarian**  \n:gray[Same model as the chat · searches the web]"]
+    choose(at, made.id, "edit")
+    at.toggle(key="asst:web_search").set_value(False)
+    at.toggle(key="asst:run_code").set_value(True)
+    click(at, "asst:save")
+    assert controller().get(made.id).tools == ("documents", "run_code")  # type: ignore[union-attr]
+
+
 def test_duplicate_then_delete_with_a_confirmation() -> None:
     made = controller().create(name="Translator", instructions="Translate into French.")
     at = assistants_page()
@@ -244,14 +278,16 @@ def test_a_model_no_longer_available_is_shown_and_kept() -> None:
 
 def test_import_says_what_it_added_and_refuses_a_bad_file() -> None:
     source = controller()
-    source.create(name="Poet", instructions="Write haiku.")
+    source.create(name="Poet", instructions="Write haiku.", tools=["web_search"])
     exported = source.export()
     source.delete(source.list()[0].id)
     at = assistants_page()
     at.file_uploader[0].upload("assistants.json", exported, "application/json").run()
     assert not at.exception
     assert any(s.value == "Imported 1 assistant: “Poet”." for s in at.success)
-    assert [(a.name, a.instructions) for a in controller().list()] == [("Poet", "Write haiku.")]
+    assert [(a.name, a.instructions, a.tools) for a in controller().list()] == [
+        ("Poet", "Write haiku.", ("web_search",))
+    ]
     at.file_uploader[0].upload("bad.json", b'{"type": "something else"}', "application/json").run()
     [error] = at.error
     assert error.value.startswith("Nothing was imported: This file is not an assistants export")

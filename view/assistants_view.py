@@ -1,6 +1,6 @@
 """The Assistants page: assistants (custom "GPTs": instructions, model, temperature, starters,
-response format) to create, edit, duplicate, export, import and delete, and the Default
-assistant's custom instructions (the SYSTEM_PROMPT setting's text until edited).
+response format, searching the web, running code) to create, edit, duplicate, export, import and
+delete, and the Default assistant's custom instructions (the SYSTEM_PROMPT setting's text until edited).
 
 One form serves New and Edit; one panel (the form, or a delete confirmation) is open at a time.
 Callbacks only change session state; what they have to say is shown on the next draw.
@@ -9,6 +9,8 @@ Widget keys, for tests (labels in quotes):
     asst:new                    "New assistant"           opens the form above the list
     asst:name, asst:description, asst:instructions, asst:model, asst:temperature,
     asst:starters, asst:response_format                   the form's fields
+    asst:web_search             "Search the web"          the form's switches, one per tool in SWITCHES
+    asst:run_code               "Run code"
     asst:save                   "Create" or "Save changes"
     asst:cancel                 "Cancel"
     asst:filter                 "Filter assistants"       only past FILTER_AFTER assistants
@@ -61,6 +63,21 @@ IMPORTS = "asst:imports"  # session state: how many imports so far (a fresh uplo
 DEFAULT_TEXT = "asst:default:text"
 FIELDS = ("name", "description", "instructions", "model", "temperature", "starters", "response_format")
 FORMATS = {"text": "Text", "json": "JSON"}
+# The tools the form switches on and off: (label, help, the list row's word). "documents" is not
+# here until an assistant's own files land; one already in the file is kept as it is.
+SWITCHES = {
+    "web_search": (
+        "Search the web",
+        "Every answer of this assistant searches the web first and cites what it found.",
+        "searches the web",
+    ),
+    "run_code": (
+        "Run code",
+        "The model may run Python in a sandbox; needs a model that calls tools (Groq or an "
+        "OpenAI-compatible server); the embedded model cannot.",
+        "runs code",
+    ),
+}
 SAME_AS_CHAT = ""
 GONE = "That assistant was deleted in another tab."
 
@@ -228,6 +245,7 @@ class AssistantsView:
         model = self.model_label(assistant.model)
         if assistant.response_format == "json":
             model += " · answers in JSON"
+        model += "".join(f" · {word}" for tool, (_, _, word) in SWITCHES.items() if tool in assistant.tools)
         lines = [f"**{as_text(assistant.name)}**", as_text(description), f":gray[{as_text(model)}]"]
         return "  \n".join(line for line in lines if line)
 
@@ -256,6 +274,8 @@ class AssistantsView:
         }
         for field, value in values.items():
             st.session_state[f"asst:{field}"] = value
+        for tool in SWITCHES:
+            st.session_state[f"asst:{tool}"] = tool in shown.tools
 
     def form(self, assistant: Assistant | None) -> None:
         where: Panel = ("edit", assistant.id) if assistant else ("new", "")
@@ -312,6 +332,8 @@ class AssistantsView:
                 help="JSON: the model is asked to answer with a JSON object only.",
             )
             self.field_error("response_format")
+            for column, (tool, (label, explained, _)) in zip(st.columns(len(SWITCHES)), SWITCHES.items(), strict=True):
+                column.toggle(label, key=f"asst:{tool}", help=explained)
             self.notices(where)
             save, cancel, _ = st.columns([1, 1, 2])
             save.form_submit_button(
@@ -335,7 +357,11 @@ class AssistantsView:
         value = {field: st.session_state.get(f"asst:{field}") or "" for field in FIELDS}
         st.session_state.pop(FIELD_ERROR, None)
         write = self.controller.create if assistant_id is None else partial(self.controller.update, assistant_id)
+        switched = [tool for tool in SWITCHES if st.session_state.get(f"asst:{tool}")]
         try:
+            # a tool the form does not show ("documents") stays as it is in the file now
+            current = self.controller.get(assistant_id) if assistant_id else None
+            kept = [tool for tool in current.tools if tool not in SWITCHES] if current else []
             saved = write(
                 name=value["name"],
                 description=value["description"],
@@ -344,6 +370,7 @@ class AssistantsView:
                 temperature=value["temperature"].strip() or None,
                 starters=value["starters"],
                 response_format=value["response_format"],
+                tools=[*switched, *kept],
             )
         except FieldError as error:
             if error.field in FIELDS:
