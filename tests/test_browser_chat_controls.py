@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from controller.assistants import AssistantsController, shared_assistant_store
 from model.store import ConversationStore
-from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import choose_from_menu, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
 from tests.openai_server import FakeOpenAI
 
 KEY = "gsk_controls_secret"
@@ -244,3 +244,55 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     copy.click()
     expect(copy).to_contain_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == "Echo: What is Coimbra?"
+
+
+def test_branches_survive_save_reload_export_and_import(
+    browser: Browser, app: str, fresh: FakeOpenAI, folder: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    fresh.script.reply = "answer one"
+    ask(page, "Name a river", 2)
+    fresh.script.reply = "answer two"
+    click(page, messages(page).nth(1).get_by_role("button", name="Regenerate"))
+    expect(messages(page).nth(1)).to_contain_text("answer two")
+    save_as(page, "Rivers")
+    click(page, messages(page).nth(1).get_by_role("button", name="‹", exact=True))  # show the first version
+    expect(messages(page).nth(1)).to_contain_text("answer one")
+    fresh.script.reply = "answer three"
+    ask(page, "Another one", 4)  # saved on the first version's branch
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    open_memory_page(page, app)
+    click(page, sidebar(page).get_by_role("button", name="Rivers"))
+    expect(messages(page)).to_have_count(4)  # reopened on the branch shown last
+    expect(messages(page).nth(1)).to_contain_text("answer one")
+    expect(messages(page).nth(1).get_by_text("1 / 2")).to_be_visible()
+    click(page, messages(page).nth(1).get_by_role("button", name="›", exact=True))
+    expect(messages(page)).to_have_count(2)
+    expect(messages(page).nth(1)).to_contain_text("answer two")
+
+    saved_id = ConversationStore(folder / "conversations.json").find("Rivers").id  # type: ignore[union-attr]
+    menu = sidebar(page).locator(f".st-key-conv-{saved_id}-menu")
+    choose_from_menu(page, menu, "Export")
+    with page.expect_download() as download:
+        sidebar(page).get_by_role("button", name="Download JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text("utf-8"))["conversation"]
+    assert sorted(m["content"] for m in exported["messages"]) == sorted(
+        ["Name a river", "answer one", "answer two", "Another one", "answer three"]
+    )
+    page.keyboard.press("Escape")  # the export panel closes
+    settle(page)
+    uploader = sidebar(page).get_by_test_id("stFileUploaderDropzoneInput")
+    data = Path(download.value.path()).read_bytes()
+    uploader.set_input_files({"name": "Rivers.json", "mimeType": "application/json", "buffer": data})
+    expect(sidebar(page).get_by_role("button", name="Rivers (2)")).to_be_visible(timeout=30_000)
+    copy = ConversationStore(folder / "conversations.json").find("Rivers (2)")
+    imported = ConversationStore(folder / "conversations.json").load(copy.id)  # type: ignore[union-attr]
+    assert imported is not None and len(imported.messages) == 5
+    question = imported.path()[0]
+    assert sorted(m.content for m in imported.children(question.id)) == ["answer one", "answer two"]
+    context.close()
