@@ -46,6 +46,7 @@ class Script:
     # tool calls to make, one per request that offers tools, before answering: (name, arguments)
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_titles: bool = False  # let the title request take queued failures too
+    title: str | None = None  # the title to suggest (None: the first question, as a model might)
 
 
 class FakeOpenAI:
@@ -94,9 +95,11 @@ class FakeOpenAI:
         self._server.server_close()
 
     def reply_for(self, body: dict[str, Any]) -> str:
-        if self.script.reply:
-            return self.script.reply
         users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
+        if self.script.title is not None and _is_title_request(body):
+            return self.script.title
+        if self.script.reply and not _is_title_request(body):
+            return self.script.reply
         if _is_title_request(body) and users:
             # asked for a title: the stand-in names a conversation by its first question
             return users[-1].removeprefix("User: ").split("\n", 1)[0]

@@ -28,7 +28,7 @@ def test_the_models_reply_is_cleaned_into_a_title(reply: str, title: str) -> Non
 
 
 def test_the_title_is_one_small_call_about_the_first_exchange(fake_api: FakeOpenAI) -> None:
-    fake_api.script.reply = "“Lisbon in a Day.”"
+    fake_api.script.title = "“Lisbon in a Day.”"
     assert controller_for(fake_api).suggest_title(FIRST) == "Lisbon in a Day"
     [request] = fake_api.title_requests
     assert request.body["max_tokens"] == 24 and not request.body.get("stream")
