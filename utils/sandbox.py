@@ -38,6 +38,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGES = 20
 # Pieces of /etc that Python and its libraries read; nothing with a name or a secret in it.
 ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/mime.types", "/etc/nsswitch.conf")
+ETC_FOLDERS = ("/etc/fonts",)
 PASSWD = b"root:x:0:0::/:/usr/sbin/nologin\nsandbox:x:1000:1000:sandbox:/work:/bin/sh\n"
 GROUP = b"root:x:0:\nsandbox:x:1000:\n"
 SANDBOX_ENV = {
@@ -167,6 +168,8 @@ def _system_binds() -> tuple[list[tuple[str, str]], list[str]]:
         elif os.path.isdir(top):
             binds.append((top, top))
     binds += [(f, f) for f in ETC_FILES if os.path.isfile(f)]
+    # fontconfig's settings (no names, no secrets): charts get their fonts without an error on stderr
+    binds += [(d, d) for d in ETC_FOLDERS if os.path.isdir(d)]
     return binds, args
 
 
