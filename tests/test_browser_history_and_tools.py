@@ -149,7 +149,7 @@ def test_a_file_that_cannot_be_read_says_why_and_the_chat_goes_on(page: Page, ap
 
 
 def test_an_answer_from_the_web_lists_its_sources_and_keeps_them(
-    page: Page, app: str, api: FakeOpenAI, folder: Path
+    browser: Browser, page: Page, app: str, api: FakeOpenAI, folder: Path
 ) -> None:
     open_memory_page(page, app)
     page.get_by_test_id("stCheckbox").filter(has_text="Web").click()
@@ -170,6 +170,16 @@ def test_an_answer_from_the_web_lists_its_sources_and_keeps_them(
     conversation = ConversationStore(folder / "conversations.json").load(saved.id)  # type: ignore[union-attr]
     assert conversation is not None and conversation.messages[-1].sources
     assert all(s.url.startswith("http") for s in conversation.messages[-1].sources)
+    # reloaded in a fresh session, the sources are there and still link to the pages
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    again = context.new_page()
+    open_memory_page(again, app)
+    click(again, sidebar(again).get_by_role("button", name="From the web"))
+    click(again, messages(again).nth(1).get_by_text(re.compile(r"Sources \(\d+\)")))
+    first = messages(again).nth(1).locator("a[href^='http']").first
+    expect(first).to_be_visible()
+    assert first.get_attribute("href") == conversation.messages[-1].sources[0].url
+    context.close()
 
 
 def test_a_chatgpt_export_imports_with_its_branches_and_twice_adds_nothing(page: Page, app: str, folder: Path) -> None:
