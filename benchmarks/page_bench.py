@@ -1,15 +1,18 @@
-"""The Chatbot With Memory page in a real browser: first words, page ready, a chat turn, time to first token.
+"""The chat pages in a real browser: first words, page ready, a chat turn, time to first token,
+the model and assistant pickers, and the pages with many assistants and conversations.
 
-    python benchmarks/page_bench.py [--quick] [--only first-words|many|ttft]
+    python benchmarks/page_bench.py [--quick] [--only first-words|many|ttft|choices|ready]
 
 `streamlit run Home.py` (tests/browser.py) answers through FakeOpenAI, a real
 OpenAI-compatible server on loopback, so the times are the app's and the browser's own.
 Debian's Chromium is driven by Playwright. Medians over N repetitions (5; `--quick` 2),
-with min–max. Conversations files are written directly, in the v1 format.
+with min–max. Conversations files are written directly, in the app's own format (v2: messages with
+id and parent_id), so no row pays the one-time upgrade of an older file.
 
 "First words" is timed inside the page, on the page's own clock (issue 14): a keydown listener
 notes performance.now() at Enter, a MutationObserver notes when the answer's first text is in the
 DOM and when the run is over (`data-test-script-state` back to notRunning). 7 turns per row.
+`choices` and `ready` (issue 9) are in benchmarks/page_choices.py.
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ from model.store import ConversationStore
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_app
 from tests.openai_server import FakeOpenAI, Recorded
 
+if __name__ == "__main__":  # page_choices imports this module: let it find this one, not a second copy
+    sys.modules.setdefault("page_bench", sys.modules[__name__])
+
 PAGE = "/Chatbot_With_Memory"
 TIMEOUT_MS = 60_000
 START = datetime(2025, 1, 1, tzinfo=UTC)
-FILTER_AFTER = 10  # view.sidebar shows its filter box above this many conversations
+FILTER_AFTER = 10  # past this many conversations, one is found through the sidebar's search box first
 
 # Conditions checked in the page on every animation frame, so a time is not rounded up to a poll interval.
 READY_JS = """() => {
@@ -121,7 +127,12 @@ class TimedRequests(list[Recorded]):
         super().append(item)
 
     def last_chat_arrival(self) -> float:
-        return [t for t, r in zip(self.arrived, self, strict=True) if r.path.endswith("/chat/completions")][-1]
+        return [t for t, r in zip(self.arrived, self, strict=True) if is_turn(r)][-1]
+
+
+def is_turn(request: Recorded) -> bool:
+    """A turn's chat request: streamed (a new chat's title is asked for unstreamed, after its first answer)."""
+    return request.path.endswith("/completions") and bool(request.body.get("stream"))
 
 
 def ms_stats(values: list[float]) -> str:
@@ -145,6 +156,7 @@ def text(i: int, j: int, length: int) -> str:
 
 
 def conversation(i: int, messages: int, length: int) -> dict[str, Any]:
+    """Conversation i as the app writes it: one line of messages, each the reply to the one before."""
     stamp = (START + timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "id": f"c{i:05d}",
@@ -153,14 +165,20 @@ def conversation(i: int, messages: int, length: int) -> dict[str, Any]:
         "updated_at": stamp,
         "model": "test-model",
         "messages": [
-            {"role": "user" if j % 2 == 0 else "assistant", "content": text(i, j, length), "created_at": stamp}
+            {
+                "role": "user" if j % 2 == 0 else "assistant",
+                "content": text(i, j, length),
+                "created_at": stamp,
+                "id": f"{i:06x}{j:06x}",
+                "parent_id": f"{i:06x}{j - 1:06x}" if j else None,
+            }
             for j in range(messages)
         ],
     }
 
 
 def write_file(path: Path, conversations: list[dict[str, Any]]) -> None:
-    document = {"version": 1, "conversations": {c["id"]: c for c in conversations}}
+    document = {"version": 2, "conversations": {c["id"]: c for c in conversations}}
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
 
 
@@ -198,11 +216,11 @@ def wait(page: Page, js: str, arg: object = None) -> float:
     return time.perf_counter()
 
 
-def load_page(page: Page, url: str) -> float:
-    """Seconds from navigation until the page is drawn and its run is over."""
+def load_page(page: Page, url: str, path: str = PAGE, ready: str = READY_JS, arg: object = None) -> float:
+    """Seconds from navigation until the page is drawn and its run is over (`ready` holds)."""
     start = time.perf_counter()
-    page.goto(url + PAGE, wait_until="commit", timeout=TIMEOUT_MS)
-    return wait(page, READY_JS) - start
+    page.goto(url + path, wait_until="commit", timeout=TIMEOUT_MS)
+    return wait(page, ready, arg) - start
 
 
 def settle(page: Page) -> None:
@@ -211,16 +229,17 @@ def settle(page: Page) -> None:
 
 
 def open_saved(page: Page, conv: dict[str, Any], total: int) -> float:
-    """Open a saved conversation through the sidebar, as a user would (filter, then one click on its
+    """Open a saved conversation through the sidebar, as a user would (search, then one click on its
     name); seconds from the click until its last message is on the page."""
     name = conv["name"]
     sidebar = page.get_by_test_id("stSidebar")
     if total > FILTER_AFTER:
-        box = sidebar.get_by_label("Filter conversations")
+        box = sidebar.get_by_label("Search conversations")
         box.fill(name)
         box.press("Enter")
         settle(page)
-    entry = sidebar.get_by_role("button", name=name, exact=True)
+    # its entry (key conv:<id>:open), not a search hit that shows the same name
+    entry = sidebar.locator(f".st-key-conv-{conv['id']}-open").get_by_role("button", name=name, exact=True)
     entry.wait_for(timeout=TIMEOUT_MS)
     start = time.perf_counter()
     entry.click(timeout=TIMEOUT_MS)
@@ -303,7 +322,7 @@ def timed_turn(page: Page, api: FakeOpenAI | None, question: str, start: str) ->
     if api is not None:
         requests: TimedRequests = api.requests  # type: ignore[assignment]
         chats = zip(requests.arrived_epoch, requests, strict=True)
-        arrived = [t for t, r in chats if r.path.endswith("/completions")][-1]
+        arrived = [t for t, r in chats if is_turn(r)][-1]
     return PageTurn(
         probe["words"] - probe["enter"], probe["done"] - probe["enter"], 1000 * (arrived - enter_epoch), enter_epoch
     )
@@ -345,11 +364,16 @@ def first_words_row(
                         new_chat(page)
                     turns.append(timed_turn(page, api, f"ping {r}.", "Echo:"))
             except Exception:
-                shot = Path(tempfile.gettempdir()) / "page-bench-failure.png"
-                page.screenshot(path=shot, full_page=True)
-                print(f"(stuck: see {shot}; the app's log ends with)\n{log.read_text()[-1500:]}", file=sys.stderr)
+                stuck(page, log)
                 raise
     return FirstWordsRow(label, first, turns)
+
+
+def stuck(page: Page, log: Path) -> None:
+    """Say where a run got stuck: a screenshot of the page and the end of the app's log."""
+    shot = Path(tempfile.gettempdir()) / "page-bench-failure.png"
+    page.screenshot(path=shot, full_page=True)
+    print(f"(stuck: see {shot}; the app's log ends with)\n{log.read_text()[-1500:]}", file=sys.stderr)
 
 
 def first_words_table(rows: list[FirstWordsRow]) -> Iterator[str]:
@@ -513,7 +537,7 @@ def ttft_section(browser: Browser, folder: Path, repeat: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="The memory page in a real browser, against a loopback LLM.")
     parser.add_argument("--quick", action="store_true", help="2 repetitions instead of 5 (first words: 3 instead of 7)")
-    parser.add_argument("--only", choices=["first-words", "many", "ttft"], help="one table only")
+    parser.add_argument("--only", choices=["first-words", "many", "ttft", "choices", "ready"], help="one table only")
     args = parser.parse_args()
     repeat = 2 if args.quick else 5
     with tempfile.TemporaryDirectory(prefix="page-bench-") as tmp, sync_playwright() as p:
@@ -526,6 +550,13 @@ def main() -> None:
                 many_section(browser, folder, repeat)
             if args.only in (None, "ttft"):
                 ttft_section(browser, folder, repeat)
+            if args.only in (None, "choices", "ready"):
+                from page_choices import choices_section, ready_section  # it builds on this module
+
+                if args.only in (None, "choices"):
+                    choices_section(browser, folder, 3 if args.quick else FIRST_WORDS_RUNS)
+                if args.only in (None, "ready"):
+                    ready_section(browser, folder, repeat, processes=1 if args.quick else 3)
         finally:
             browser.close()
 
