@@ -158,25 +158,35 @@ class Message:
             raise ValueError(f"a message must be an object, not {type(data).__name__}")
         if "role" not in data or "content" not in data:
             raise ValueError("a message needs both 'role' and 'content'")
-        created_at = data.get("created_at")
-        status = data.get("status", "complete")
-        model, answer_format = data.get("model", ""), data.get("format", "text")
-        message_id, parent = data.get("id"), data.get("parent_id", ...)
-        return cls(
-            role=_check_role(data["role"]),
-            content=data["content"],
-            created_at=created_at if isinstance(created_at, str) else utc_now(),
+        role, content = data["role"], data["content"]
+        if role not in ROLES:
+            _check_role(role)  # raises, naming it
+        if not isinstance(content, str):
+            raise ValueError(f"message content must be text, not {type(content).__name__}")
+        get = data.get
+        created_at, status, model = get("created_at"), get("status", "complete"), get("model", "")
+        answer_format, message_id, parent = get("format", "text"), get("id"), get("parent_id", ...)
+        # Built here without __init__: a conversations file holds ~100,000 messages, and this is
+        # every check __post_init__ makes (each text field made valid), done once.
+        message = object.__new__(cls)
+        message.__dict__.update(
+            role=role,
+            content=content if content.isascii() else valid_text(content),
+            created_at=(created_at if created_at.isascii() else valid_text(created_at))
+            if isinstance(created_at, str)
+            else utc_now(),
             # an unknown status from a newer version is read as a finished answer, not refused
             status=status if status in STATUSES else "complete",
-            model=model if isinstance(model, str) else "",
+            model=(model if model.isascii() else valid_text(model)) if isinstance(model, str) else "",
             format=answer_format if answer_format in FORMATS else "text",
             id=message_id if isinstance(message_id, str) and message_id else new_message_id(),
             # null: a root; absent (or not text): after the message before it
             parent_id="" if parent is None else parent if isinstance(parent, str) else None,
-            attachments=read_all(data.get("attachments"), Attachment),
-            sources=read_all(data.get("sources"), Source),
-            tool_runs=read_all(data.get("tool_runs"), ToolRun),
+            attachments=read_all(data["attachments"], Attachment) if "attachments" in data else (),
+            sources=read_all(data["sources"], Source) if "sources" in data else (),
+            tool_runs=read_all(data["tool_runs"], ToolRun) if "tool_runs" in data else (),
         )
+        return message
 
     def to_llamaindex(self) -> ChatMessage:
         """The one place a Message becomes a LlamaIndex ChatMessage."""
@@ -209,9 +219,10 @@ class Conversation:
         placed = _placed(self.messages)
         if placed is not self.messages:
             object.__setattr__(self, "messages", placed)
-        ids = self._index
-        if self.current not in ids:
-            object.__setattr__(self, "current", self.messages[-1].id if self.messages else "")
+        last = self.messages[-1].id if self.messages else ""
+        # most conversations show their last message: no index of ids is built for them here
+        if self.current != last and (not self.current or self.current not in self._index):
+            object.__setattr__(self, "current", last)
 
     @property
     def _index(self) -> dict[str, Message]:
