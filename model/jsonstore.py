@@ -138,6 +138,7 @@ class JsonFileStore(ABC, Generic[S]):
         self._loaded: _Loaded[S] = _Loaded(_NOT_READ, self._empty())
         self._problem: StoreCorrupted | None = None
         self._pin: IO[bytes] | None = None
+        self.generation = 0  # grows by one each time the content held changes (a token for indexes)
 
     # --- what a subclass says about its file ---
 
@@ -257,6 +258,7 @@ class JsonFileStore(ABC, Generic[S]):
             file.close()
             file = None
         self._pin, self._loaded = file, loaded
+        self.generation += 1
 
     # --- writing ---
 

@@ -231,7 +231,8 @@ class ConversationStore(JsonFileStore[_Snapshot]):
         indexes built from the conversations, to know when to rebuild."""
         with self._mutex:
             snapshot = self._current()
-            return id(snapshot), MappingProxyType(snapshot.conversations)
+            # a counter, not id(snapshot): a freed snapshot's id can be given to a new one
+            return self.generation, MappingProxyType(snapshot.conversations)
 
     def delete(self, conversation_id: str) -> bool:
         """Remove a conversation; False if it was not there."""
