@@ -47,33 +47,6 @@ TOP_K = 10  # retrieved per question; hit@5 looks at the first five
 # --- the PDF ---
 
 
-def make_pdf(pages: list[list[str]]) -> bytes:
-    """A real PDF: one page per list of lines, Helvetica 10 pt, Latin-1 text (as tests/test_documents.py)."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    font = 3 + 2 * len(pages)
-    for i, lines in enumerate(pages):
-        escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
-        stream = ("BT /F1 10 Tf 13 TL 72 760 Td " + " ".join(f"({e}) Tj T*" for e in escaped) + " ET").encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font} 0 R >> >> "
-            f"/Contents {4 + 2 * i} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 def book_pages(pages: int) -> list[list[str]]:
     """The book's lines cut into `pages` pages of equal length (the last one shorter)."""
     lines = BOOK.read_text("utf-8").splitlines()
@@ -282,7 +255,9 @@ def main() -> None:
 
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} CPUs")
     pages = book_pages(args.pages)
-    data = make_pdf(pages)
+    from tests.test_documents import make_pdf  # the tests' minimal PDF writer: text layer, one page per list
+
+    data = make_pdf(pages)  # type: ignore[arg-type]
     chars = sum(len(line) for page in pages for line in page)
     print(
         f"corpus: {BOOK.name}, {len(pages)} pages, {chars / len(pages):,.0f} characters a page, "

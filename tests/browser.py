@@ -145,3 +145,11 @@ def choose_from_menu(page: Page, menu, item: str) -> None:  # type: ignore[no-un
         except AssertionError:
             continue
     click(page, entry)
+
+
+def save_as(page: Page, name: str) -> None:
+    """Save the chat on screen under `name` from the sidebar, and wait until it is listed."""
+    click(page, sidebar(page).get_by_role("button", name="Save", exact=True))
+    sidebar(page).get_by_label("Conversation name").fill(name)
+    click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
+    expect(sidebar(page).get_by_role("button", name=name)).to_be_visible(timeout=15_000)

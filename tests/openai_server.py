@@ -74,6 +74,11 @@ class FakeOpenAI:
         return [r for r in self.requests if r.path.endswith("/chat/completions") and not _is_title_request(r.body)]
 
     @property
+    def answer_requests(self) -> list[Recorded]:
+        """Streamed requests for answers (each leg of an answer that called a tool included)."""
+        return [r for r in self.chat_requests if r.body.get("stream")]
+
+    @property
     def title_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/chat/completions") and _is_title_request(r.body)]
 

@@ -16,7 +16,17 @@ from playwright.sync_api import Browser, Page, expect
 
 from controller.assistants import AssistantsController, shared_assistant_store
 from model.store import ConversationStore
-from tests.browser import choose_from_menu, click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import (
+    choose_from_menu,
+    click,
+    messages,
+    open_memory_page,
+    save_as,
+    send,
+    settle,
+    sidebar,
+    streamlit_app,
+)
 from tests.openai_server import FakeOpenAI
 
 KEY = "gsk_controls_secret"
@@ -56,11 +66,6 @@ def fresh(api: FakeOpenAI, folder: Path) -> Iterator[FakeOpenAI]:
     yield api
 
 
-def answers(api: FakeOpenAI) -> list:  # type: ignore[type-arg]
-    """The requests for answers (streamed), not the small call for a new chat's title."""
-    return [r for r in api.chat_requests if r.body.get("stream")]
-
-
 def assistants(folder: Path) -> AssistantsController:
     return AssistantsController(shared_assistant_store(str(folder / "assistants.json")), "You are bnaGPT.")
 
@@ -77,13 +82,6 @@ def ask(page: Page, text: str, count: int) -> None:
     send(page, text)
     expect(messages(page)).to_have_count(count, timeout=30_000)
     settle(page)
-
-
-def save_as(page: Page, name: str) -> None:
-    click(page, sidebar(page).get_by_role("button", name="Save", exact=True))
-    sidebar(page).get_by_label("Conversation name").fill(name)
-    click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
-    expect(sidebar(page).get_by_role("button", name=name)).to_be_visible(timeout=15_000)
 
 
 def saved(folder: Path, name: str):  # type: ignore[no-untyped-def]
@@ -106,12 +104,12 @@ def test_the_picker_lists_served_chat_models_and_switches_mid_chat(
     ask(page, "first question", 2)
     pick(page, "Model", f"{FAST} on Groq")
     ask(page, "second question", 4)
-    used = [r.body["model"] for r in answers(fresh)]
+    used = [r.body["model"] for r in fresh.answer_requests]
     assert used == [BIG, FAST]
     expect(messages(page).nth(1)).to_contain_text(BIG)  # each answer names its model
     expect(messages(page).nth(3)).to_contain_text(FAST)
     # the second model saw the first one's answer: switching keeps the memory
-    assert any("Echo: first question" in m.get("content", "") for m in answers(fresh)[1].messages)
+    assert any("Echo: first question" in m.get("content", "") for m in fresh.answer_requests[1].messages)
     save_as(page, "Two models")
     conversation = saved(folder, "Two models")
     assert [m.model for m in conversation.messages if m.role == "assistant"] == [BIG, FAST]
@@ -139,7 +137,7 @@ def test_an_assistant_answers_its_way_and_its_conversation_reopens_with_it(
     expect(page.get_by_role("button", name="Write a haiku about autumn leaves")).to_have_count(0)
     click(page, starter)
     expect(messages(page)).to_have_count(2, timeout=30_000)
-    request = answers(fresh)[-1]
+    request = fresh.answer_requests[-1]
     assert request.messages[0] == {"role": "system", "content": "Always answer like a pirate, with arr."}
     assert request.body["temperature"] == 0.9
     save_as(page, "Sea talk")
@@ -154,7 +152,7 @@ def test_an_assistant_answers_its_way_and_its_conversation_reopens_with_it(
     click(page, sidebar(page).get_by_role("button", name="Sea talk"))
     expect(page.get_by_role("combobox", name="Assistant")).to_have_value("Pirate")
     ask(page, "and the wind?", 4)
-    assert answers(fresh)[-1].messages[0]["content"] == "Always answer like a pirate, with arr."
+    assert fresh.answer_requests[-1].messages[0]["content"] == "Always answer like a pirate, with arr."
     context.close()
 
     # once the assistant is deleted its conversation still opens, with the default assistant
@@ -167,7 +165,7 @@ def test_an_assistant_answers_its_way_and_its_conversation_reopens_with_it(
     expect(page.get_by_text("assistant was deleted")).to_be_visible()
     ask(page, "still there?", 6)
     assert (
-        answers(fresh)[-1].messages[0]["content"]
+        fresh.answer_requests[-1].messages[0]["content"]
         == "You are bnaGPT, a helpful assistant. Answer clearly and concisely."
     )
     context.close()
@@ -179,7 +177,7 @@ def test_json_mode_formats_a_valid_answer_and_reports_an_invalid_one(page: Page,
     settle(page)
     fresh.script.reply = '{"city": "Lisbon", "sights": ["Belém", "Alfama"]}'
     ask(page, "Two sights in Lisbon", 2)
-    request = answers(fresh)[-1]
+    request = fresh.answer_requests[-1]
     assert request.body["response_format"] == {"type": "json_object"}
     assert "JSON" in request.messages[0]["content"]
     code = messages(page).nth(1).get_by_test_id("stCode")
@@ -199,7 +197,7 @@ def test_json_mode_formats_a_valid_answer_and_reports_an_invalid_one(page: Page,
     settle(page)
     fresh.script.reply = ""
     ask(page, "plain now", 6)
-    assert "response_format" not in answers(fresh)[-1].body
+    assert "response_format" not in fresh.answer_requests[-1].body
 
 
 def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> None:
@@ -212,7 +210,7 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     expect(messages(page)).to_have_count(2)
     expect(messages(page).nth(1)).to_contain_text("second answer")
     expect(page.get_by_text("first answer")).to_have_count(0)
-    assert [m["content"] for m in answers(fresh)[-1].messages if m["role"] == "user"] == ["What is Lisbon?"]
+    assert [m["content"] for m in fresh.answer_requests[-1].messages if m["role"] == "user"] == ["What is Lisbon?"]
     # the first answer is kept as another version: ‹ 2 / 2 ›, and going back to it changes what the model remembers
     expect(messages(page).nth(1).get_by_text("2 / 2")).to_be_visible()
     click(page, messages(page).nth(1).get_by_role("button", name="‹", exact=True))
@@ -220,7 +218,7 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     expect(messages(page).nth(1).get_by_text("1 / 2")).to_be_visible()
     fresh.script.reply = "third answer"
     ask(page, "Tell me more", 4)
-    remembered = [m["content"] for m in answers(fresh)[-1].messages if m["role"] == "assistant"]
+    remembered = [m["content"] for m in fresh.answer_requests[-1].messages if m["role"] == "assistant"]
     assert remembered == ["first answer"]
     click(page, messages(page).nth(1).get_by_role("button", name="›", exact=True))
     expect(messages(page)).to_have_count(2)  # the second version's branch has no more messages
@@ -236,7 +234,7 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     click(page, page.get_by_role("button", name="Send", exact=True))
     expect(messages(page)).to_have_count(2, timeout=30_000)
     expect(messages(page).nth(1)).to_contain_text("Echo: What is Coimbra?")
-    users = [m["content"] for m in answers(fresh)[-1].messages if m["role"] == "user"]
+    users = [m["content"] for m in fresh.answer_requests[-1].messages if m["role"] == "user"]
     assert users == ["What is Coimbra?"]
     expect(messages(page).nth(0).get_by_text("2 / 2")).to_be_visible()  # the old question is a version too
 

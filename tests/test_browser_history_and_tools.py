@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from model.store import ConversationStore
-from tests.browser import click, messages, open_memory_page, send, settle, sidebar, streamlit_app
+from tests.browser import click, messages, open_memory_page, save_as, send, settle, sidebar, streamlit_app
 from tests.openai_server import FakeOpenAI
 from tests.test_documents import make_docx, make_pdf
 from tests.test_imports import chatgpt_zip, trip
@@ -30,12 +30,8 @@ GUIDE = [
 
 @pytest.fixture(scope="module")
 def web() -> Iterator[Web]:
-    server = Web()
-    server.thread.start()
-    yield server
-    server.stop.set()
-    server.server.shutdown()
-    server.server.server_close()
+    with Web() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +59,9 @@ def app(api: FakeOpenAI, web: Web, folder: Path) -> Iterator[str]:
         yield url
 
 
-def answers(api: FakeOpenAI) -> list:  # type: ignore[type-arg]
-    return [r for r in api.chat_requests if r.body.get("stream")]
-
-
 def tool_results(api: FakeOpenAI) -> str:
     """What the tools gave the model in the last answer's requests."""
-    return "\n".join(m.get("content") or "" for m in answers(api)[-1].messages if m.get("role") == "tool")
+    return "\n".join(m.get("content") or "" for m in api.answer_requests[-1].messages if m.get("role") == "tool")
 
 
 def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) -> None:
@@ -83,13 +75,6 @@ def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) 
     while len(uploads) < len(files) and time.monotonic() < deadline:  # each file is on the server
         page.wait_for_timeout(50)
     send(page, text)
-
-
-def save_as(page: Page, name: str) -> None:
-    click(page, sidebar(page).get_by_role("button", name="Save", exact=True))
-    sidebar(page).get_by_label("Conversation name").fill(name)
-    click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
-    expect(sidebar(page).get_by_role("button", name=name)).to_be_visible(timeout=15_000)
 
 
 def test_files_are_cited_by_page_and_found_again_after_a_reload(

@@ -74,6 +74,15 @@ class Web:
         self.server = _Quiet(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def __enter__(self) -> Web:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -155,12 +164,8 @@ class Web:
 
 @pytest.fixture
 def web() -> Iterator[Web]:
-    server = Web()
-    server.thread.start()
-    yield server
-    server.stop.set()
-    server.server.shutdown()
-    server.server.server_close()
+    with Web() as server:
+        yield server
 
 
 def searxng(web: Web, timeout: float = 5.0) -> SearchConfig:
