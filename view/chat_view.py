@@ -290,7 +290,7 @@ class ChatView:
         if assistant is not None:
             everyone.setdefault(assistant.id, assistant)
         left, middle, switches = st.columns([4, 3, 5], vertical_alignment="bottom")
-        right = far = farther = switches.container(horizontal=True, vertical_alignment="center", gap="small")
+        row = switches.container(horizontal=True, vertical_alignment="center", gap="small")
         picker = f"{self.key}:model-picker"
         st.session_state[picker] = active.id
         left.selectbox(
@@ -315,7 +315,7 @@ class ChatView:
         forced = assistant is not None and assistant.response_format == "json"
         switch = f"{self.key}:json-switch"
         st.session_state[switch] = forced or bool(st.session_state.get(f"{self.key}:json", False))
-        right.toggle(
+        row.toggle(
             "JSON",
             key=switch,
             disabled=forced,
@@ -324,7 +324,7 @@ class ChatView:
         )
         web = f"{self.key}:web-switch"
         st.session_state[web] = bool(st.session_state.get(f"{self.key}:web", False))
-        far.toggle(
+        row.toggle(
             "Web",
             key=web,
             on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
@@ -332,7 +332,7 @@ class ChatView:
         code = f"{self.key}:code-switch"
         can_run = runtime.calls_tools and self.remember
         st.session_state[code] = can_run and bool(st.session_state.get(f"{self.key}:code", False))
-        farther.toggle(
+        row.toggle(
             "Code",
             key=code,
             disabled=not can_run,
