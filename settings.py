@@ -68,6 +68,27 @@ class Settings:
     document_max_mb: int = 25
     document_max_pages: int = 500
     document_max_rows: int = 5_000
+    # Hybrid retrieval (controller/documents.py): an OpenAI-compatible /embeddings endpoint, when set.
+    embed_api_base: str = ""
+    embed_model: str = ""
+    embed_api_key: str = field(default="", repr=False)
+    # Images (utils/images.py): the largest accepted photo and its pixels (a decompression-bomb guard).
+    image_max_mb: int = 20
+    image_max_megapixels: int = 50
+    # Image generation: an OpenAI-compatible /images/generations endpoint, when set.
+    image_api_base: str = ""
+    image_model: str = ""
+    image_api_key: str = field(default="", repr=False)
+    # Voice in: an OpenAI-compatible /audio/transcriptions endpoint (Groq's Whisper when GROQ_API_KEY
+    # is set), else a local Whisper. Voice out: an /audio/speech endpoint when set, else a local voice.
+    transcribe_api_base: str = ""
+    transcribe_model: str = ""
+    transcribe_api_key: str = field(default="", repr=False)
+    speech_api_base: str = ""
+    speech_model: str = ""
+    speech_voice: str = ""
+    speech_api_key: str = field(default="", repr=False)
+    audio_max_seconds: int = 300
 
     @property
     def preferences_file(self) -> Path:
@@ -77,7 +98,16 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a page, a log or a saved file."""
-        return tuple(s for s in (self.groq_api_key, self.openai_api_key, self.tavily_api_key) if s)
+        keys = (
+            self.groq_api_key,
+            self.openai_api_key,
+            self.tavily_api_key,
+            self.embed_api_key,
+            self.image_api_key,
+            self.transcribe_api_key,
+            self.speech_api_key,
+        )
+        return tuple(dict.fromkeys(s for s in keys if s))
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -118,6 +148,7 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
     get = lambda name, default="": (env.get(name) or default).strip()  # noqa: E731
 
     groq_key = get("GROQ_API_KEY")
+    groq_base = get("GROQ_API_BASE", GROQ_DEFAULT_BASE)
     openai_base = get("OPENAI_API_BASE")
     chosen = get("LLM_PROVIDER").lower()
     if chosen and chosen not in PROVIDERS:
@@ -143,7 +174,7 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         llm_provider=provider,
         groq_api_key=groq_key,
         groq_model=get("GROQ_MODEL", GROQ_DEFAULT_MODEL),
-        groq_api_base=get("GROQ_API_BASE", GROQ_DEFAULT_BASE).rstrip("/"),
+        groq_api_base=groq_base.rstrip("/"),
         openai_api_base=openai_base.rstrip("/"),
         openai_model=get("OPENAI_MODEL"),
         openai_api_key=get("OPENAI_API_KEY"),
@@ -172,6 +203,23 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         document_max_mb=_int(env, "DOCUMENT_MAX_MB", Settings.document_max_mb, minimum=1),
         document_max_pages=_int(env, "DOCUMENT_MAX_PAGES", Settings.document_max_pages, minimum=1),
         document_max_rows=_int(env, "DOCUMENT_MAX_ROWS", Settings.document_max_rows, minimum=1),
+        embed_api_base=get("EMBED_API_BASE").rstrip("/"),
+        embed_model=get("EMBED_MODEL"),
+        embed_api_key=get("EMBED_API_KEY"),
+        image_max_mb=_int(env, "IMAGE_MAX_MB", Settings.image_max_mb, minimum=1),
+        image_max_megapixels=_int(env, "IMAGE_MAX_MEGAPIXELS", Settings.image_max_megapixels, minimum=1),
+        image_api_base=get("IMAGE_API_BASE").rstrip("/"),
+        image_model=get("IMAGE_MODEL"),
+        image_api_key=get("IMAGE_API_KEY"),
+        # Groq serves Whisper: with its key and no other endpoint, voice notes go there.
+        transcribe_api_base=get("TRANSCRIBE_API_BASE", groq_base if groq_key else "").rstrip("/"),
+        transcribe_model=get("TRANSCRIBE_MODEL", "whisper-large-v3-turbo" if groq_key else ""),
+        transcribe_api_key=get("TRANSCRIBE_API_KEY", groq_key),
+        speech_api_base=get("SPEECH_API_BASE").rstrip("/"),
+        speech_model=get("SPEECH_MODEL"),
+        speech_voice=get("SPEECH_VOICE"),
+        speech_api_key=get("SPEECH_API_KEY"),
+        audio_max_seconds=_int(env, "AUDIO_MAX_SECONDS", Settings.audio_max_seconds, minimum=1),
     )
 
 
