@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,10 +26,23 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""  # the request's bytes, for routes whose body is not JSON (multipart uploads)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
         return self.body.get("messages", [])
+
+
+@dataclass
+class Reply:
+    """What a registered route answers."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+Route = Callable[[Recorded], Reply]
 
 
 @dataclass
@@ -55,6 +69,9 @@ class FakeOpenAI:
     def __init__(self, upstream: str = "", upstream_key: str = "") -> None:
         self.script = Script()
         self.requests: list[Recorded] = []
+        # Other endpoints (embeddings, images, audio) answer through functions a test registers,
+        # keyed by the path after /v1: api.routes["/audio/speech"] = lambda request: Reply(...)
+        self.routes: dict[str, Route] = {}
         self.upstream = upstream.rstrip("/")
         self.upstream_key = upstream_key
         self._stop = threading.Event()
@@ -154,6 +171,10 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                route = fake.routes.get(urlsplit(self.path).path.removeprefix("/v1"))
+                if route is not None:
+                    self._routed(route, raw)
+                    return
                 body = json.loads(raw or b"{}")
                 fake.requests.append(Recorded(self.path, dict(self.headers), body))
                 if not self.path.endswith("/chat/completions"):
@@ -173,6 +194,22 @@ class FakeOpenAI:
                     self._stream(fake.reply_for(body), body.get("model", ""), max_words=body.get("max_tokens"))
                 else:
                     self._json(200, _completion(fake.reply_for(body), body.get("model", "")))
+
+            def _routed(self, route: Route, raw: bytes) -> None:
+                try:
+                    body = (
+                        json.loads(raw) if self.headers.get("Content-Type", "").startswith("application/json") else {}
+                    )
+                except ValueError:
+                    body = {}
+                request = Recorded(self.path, dict(self.headers), body, raw)
+                fake.requests.append(request)
+                reply = route(request)
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
 
             def _fail(self, kind: str, body: dict[str, Any]) -> None:
                 model = body.get("model", "")
