@@ -13,6 +13,14 @@ lock and on a fresh read of the file. The base gives every store the same guaran
   the store works as empty; `problem` says so. A file in an older format is backed up byte for
   byte as `<file>.legacy-<UTC time>.bak` before the first write upgrades it. A file written by a
   newer version (`WrittenByNewer`) is left in place and saving is off, so a downgrade loses nothing.
+- A big file is not rewritten for every change (issue 14: at 5,000 conversations a rewrite costs
+  ~200 ms of every turn): once it is JOURNAL_FROM_BYTES or more, a subclass that can say a change
+  as a line (`_journal_entry`, `_replay`) appends it to `<file>.journal`, fsynced, and readers
+  apply the journal after the file. The journal starts with the size and CRC-32 of the file it
+  follows, so a journal left behind (by a crash after a merge, or a file replaced by hand) is never
+  applied to the wrong file: it is set aside as `<file>.journal.stale-<UTC time>`. When the journal
+  reaches a quarter of the file, the next write merges it: the whole file is written and the journal
+  removed. A torn last line (a crash mid-append) is ignored.
 - A symlinked file stays a symlink: saves replace its target, keeping the target's mode (a new
   file is 0600). Every OSError becomes a StoreError whose sentence says what to do; a file that
   cannot even be opened (a folder in its place, no permission) is reported through `problem`,
@@ -23,11 +31,13 @@ from __future__ import annotations
 
 import errno
 import gc
+import json
 import os
 import stat
 import tempfile
 import threading
 import time
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -42,6 +52,8 @@ from utils.files import fsync_dir
 
 LOCK_TIMEOUT = 30.0
 STALE_TEMP_SECONDS = 60.0
+JOURNAL_FROM_BYTES = 4 << 20  # smaller files are rewritten whole: ~10 ms, and the file stays self-contained
+JOURNAL_MIN_MERGE = 1 << 20  # a journal is merged into the file once it is this big and a quarter of the file
 
 Key = tuple[int, int, int]  # (st_mtime_ns, st_size, st_ino) of the file we parsed
 S = TypeVar("S")  # what a store's file holds, as the store keeps it in memory
@@ -121,6 +133,8 @@ class _Loaded(Generic[S]):
     content: S
     legacy: bytes | None = None  # the file's bytes while it is still in an older format
     unreadable: bool = False  # corrupt and could not be moved aside (or newer): never write over it
+    base: tuple[int, int] | None = None  # (size, CRC-32) of the file, when a journal may follow it
+    journal: tuple[int, int] | None = None  # (inode, bytes applied) of the journal read after the file
 
 
 _NOT_READ: Key = (-1, -1, -1)
@@ -128,6 +142,8 @@ _NOT_READ: Key = (-1, -1, -1)
 
 class JsonFileStore(ABC, Generic[S]):
     """One JSON file of content `S`, safe to share between threads, tabs and processes."""
+
+    journal_from = 0  # bytes of file from which changes are journaled (0: never; see _journal_entry)
 
     def __init__(self, path: str | Path, *, setting: str) -> None:
         self.path = Path(path)
@@ -138,6 +154,8 @@ class JsonFileStore(ABC, Generic[S]):
         self._loaded: _Loaded[S] = _Loaded(_NOT_READ, self._empty())
         self._problem: StoreCorrupted | None = None
         self._pin: IO[bytes] | None = None
+        self.journal_path = Path(f"{self.path}.journal")
+        self._ignored_journal: tuple[int, int] | None = None  # a journal that follows another file
         self.generation = 0  # grows by one each time the content held changes (a token for indexes)
 
     # --- what a subclass says about its file ---
@@ -155,6 +173,14 @@ class JsonFileStore(ABC, Generic[S]):
     def _encode(self, content: S) -> bytes:
         """The whole file for `content`."""
 
+    def _journal_entry(self, old: S, new: S) -> bytes | None:
+        """The change from `old` to `new` as one line of JSON ending in a newline (None: write the whole file)."""
+        return None
+
+    def _replay(self, content: S, entries: list[object]) -> S:
+        """`content` with the journal's decoded lines applied in order."""
+        raise NotImplementedError
+
     # --- reading ---
 
     @property
@@ -170,9 +196,21 @@ class JsonFileStore(ABC, Generic[S]):
         try:
             if self._stat() != self._loaded.key:
                 self._reload()
+            elif self._loaded.base is not None and self._journal_key() not in (
+                self._loaded.journal,
+                self._ignored_journal,
+            ):
+                self._catch_up()
         except OSError as exc:
             self._cannot_read(exc)
         return self._loaded.content
+
+    def _journal_key(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.journal_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size)
 
     def _stat(self) -> Key | None:
         try:
@@ -219,7 +257,112 @@ class JsonFileStore(ABC, Generic[S]):
             return _Loaded(key, self._empty())
         self.parse_count += 1
         content, older = self._decode(text, modified)
-        return _Loaded(key, content, legacy=data if older else None)
+        if older:
+            return _Loaded(key, content, legacy=data)
+        return self._with_journal(_Loaded(key, content, base=self._base_of(data)))
+
+    def _base_of(self, data: bytes) -> tuple[int, int] | None:
+        """What a journal records of the file it follows; None when changes are not journaled."""
+        return (len(data), zlib.crc32(data)) if self.journal_from else None
+
+    # --- the journal: changes appended after a big file ---
+
+    def _with_journal(self, loaded: _Loaded[S]) -> _Loaded[S]:
+        """`loaded` with the journal that follows its file applied (a journal of another file is ignored)."""
+        if loaded.base is None:
+            return loaded
+        try:
+            with open(self.journal_path, "rb") as file:
+                st = os.fstat(file.fileno())
+                data = file.read()
+        except FileNotFoundError:
+            return loaded
+        header, newline, rest = data.partition(b"\n")
+        if not newline:
+            return loaded  # empty, or a header torn by a crash: nothing was appended after it
+        if self._journal_header(loaded.base) != header + newline:
+            self._ignored_journal = (st.st_ino, len(data))  # it follows another file: set aside by the next write
+            return loaded
+        return self._applied(loaded, rest, st.st_ino, len(header) + 1)
+
+    def _catch_up(self) -> None:
+        """Apply what other writers appended to the journal since we last looked."""
+        loaded, key = self._loaded, self._journal_key()
+        if loaded.journal is None and key is not None:
+            self._hold_content(self._with_journal(loaded))  # another writer started one
+            return
+        if key is None or loaded.journal is None or key[0] != loaded.journal[0] or key[1] < loaded.journal[1]:
+            self._reload()  # the journal was removed or replaced under the same file: read both afresh
+            return
+        with open(self.journal_path, "rb") as file:
+            file.seek(loaded.journal[1])
+            tail = file.read()
+        self._hold_content(self._applied(loaded, tail, key[0], loaded.journal[1]))
+
+    def _applied(self, loaded: _Loaded[S], data: bytes, inode: int, start: int) -> _Loaded[S]:
+        """`loaded` with the whole lines of `data` (journal bytes from `start`) applied; a torn
+        last line (a writer stopped mid-append) is left for the next look."""
+        end = data.rfind(b"\n") + 1
+        entries = []
+        for line in data[:end].splitlines():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # the torn line of a crashed append, closed by the next writer's newline
+        content = self._replay(loaded.content, entries) if entries else loaded.content
+        return _Loaded(loaded.key, content, base=loaded.base, journal=(inode, start + end))
+
+    @staticmethod
+    def _journal_header(base: tuple[int, int]) -> bytes:
+        return json.dumps({"journal": 1, "file_size": base[0], "file_crc32": base[1]}).encode() + b"\n"
+
+    def _journal_limit(self, loaded: _Loaded[S]) -> int:
+        """How big the journal may grow before the next write merges it into the file (0: no journal)."""
+        if loaded.base is None or loaded.key is None or loaded.legacy is not None or loaded.base[0] < self.journal_from:
+            return 0
+        return max(JOURNAL_MIN_MERGE, loaded.base[0] // 4)
+
+    def _append(self, old: _Loaded[S], entry: bytes, content: S) -> bool:
+        """Append `entry` to the journal after `old`'s file, fsynced; False if the journal is full."""
+        assert old.base is not None
+        header = self._journal_header(old.base)
+        applied = old.journal[1] if old.journal else 0
+        if max(applied, len(header)) + len(entry) > self._journal_limit(old):
+            return False
+        path = self.journal_path
+        try:
+            if old.journal is None and path.exists():
+                # a journal we did not apply: it follows another file (merged, or the file was replaced)
+                os.replace(path, self._beside(path, "stale"))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                st = os.fstat(fd)
+                lead = b""
+                if st.st_size == 0:
+                    lead = header
+                elif st.st_size > applied:
+                    lead = b"\n"  # close a torn line left by a crashed writer
+                os.write(fd, lead + entry)
+                os.fsync(fd)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            if lead.startswith(b"{"):
+                fsync_dir(path.parent)
+        except OSError as exc:
+            raise self._unavailable(exc, "save to", path) from exc
+        self._hold_content(_Loaded(old.key, content, base=old.base, journal=(st.st_ino, size)))
+        return True
+
+    def _end_journal(self) -> None:
+        """After the whole file was written: its journal is merged into it."""
+        try:
+            os.unlink(self.journal_path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._unavailable(exc, "remove the merged journal", self.journal_path) from exc
+        fsync_dir(self.journal_path.parent)
 
     def _cannot_read(self, exc: OSError) -> None:
         """Report a file that cannot be opened or read (a folder in its place, no permission) and save
@@ -257,7 +400,11 @@ class JsonFileStore(ABC, Generic[S]):
         if file is not None and os.name != "posix":
             file.close()
             file = None
-        self._pin, self._loaded = file, loaded
+        self._pin = file
+        self._hold_content(loaded)
+
+    def _hold_content(self, loaded: _Loaded[S]) -> None:
+        self._loaded = loaded
         self.generation += 1
 
     # --- writing ---
@@ -276,12 +423,19 @@ class JsonFileStore(ABC, Generic[S]):
             return result
 
     def _write(self, old: _Loaded[S], content: S) -> None:
+        if self._journal_limit(old):
+            entry = self._journal_entry(old.content, content)
+            if entry is not None and self._append(old, entry, content):
+                return
         data = self._encode(content)
         if old.legacy is not None:
             self._write_new(self._beside(self._real(), "legacy", ".bak"), old.legacy)
         file = self._replace_file(data)
         st = os.fstat(file.fileno())
-        self._hold(file, _Loaded((st.st_mtime_ns, st.st_size, st.st_ino), content))  # no re-read of our own write
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        self._hold(file, _Loaded(key, content, base=self._base_of(data)))  # no re-read of our own write
+        if self.journal_from:
+            self._end_journal()
 
     def _unavailable(self, exc: OSError, doing: str, path: Path) -> StoreUnavailable:
         """An OSError as a StoreUnavailable sentence: what bnaGPT could not do, why, and the fix."""

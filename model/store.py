@@ -10,6 +10,7 @@ the assistant store.
 from __future__ import annotations
 
 import builtins  # `list` is also a method name of ConversationStore
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,9 +26,9 @@ from model.document import document_kind as document_kind
 from model.document import name_key as name_key
 from model.document import parse_document as parse_document
 from model.document import unique_name as unique_name
+from model.jsonstore import JOURNAL_FROM_BYTES, JsonFileStore, stamp
 from model.jsonstore import LOCK_TIMEOUT as LOCK_TIMEOUT
 from model.jsonstore import STALE_TEMP_SECONDS as STALE_TEMP_SECONDS
-from model.jsonstore import JsonFileStore, stamp
 from model.jsonstore import NameTaken as NameTaken
 from model.jsonstore import StoreBusy as StoreBusy
 from model.jsonstore import StoreCorrupted as StoreCorrupted
@@ -95,6 +96,7 @@ class _Snapshot:
     names: dict[str, str] = field(default_factory=dict)  # name_key -> id
     summaries: dict[str, ConversationSummary] = field(default_factory=dict)
     _ordered: list[ConversationSummary] | None = None
+    change: _Change | None = None  # what made this snapshot from the one before (for the journal)
 
     @classmethod
     def of(cls, conversations: dict[str, Conversation]) -> _Snapshot:
@@ -107,19 +109,24 @@ class _Snapshot:
             self._ordered = sorted(self.summaries.values(), key=lambda s: (s.updated_at, s.created_at), reverse=True)
         return self._ordered
 
-    def changed(self, change: _Change) -> _Snapshot:
-        """A copy with `change` made; the copy's fragments are the ones still valid."""
+    def changed(self, *changes: _Change) -> _Snapshot:
+        """A copy with `changes` made in order; the copy's fragments are the ones still valid."""
         new = _Snapshot(dict(self.conversations), dict(self.fragments), dict(self.names), dict(self.summaries))
-        for gone in (*change.removes, *(c.id for c in change.puts)):
-            if (conv := new.conversations.pop(gone, None)) is not None:
-                new.names.pop(name_key(conv.name), None)
-                new.summaries.pop(gone)
-                new.fragments.pop(gone, None)
-        for conv in change.puts:
-            new.conversations[conv.id] = conv
-            new.names[name_key(conv.name)] = conv.id
-            new.summaries[conv.id] = _summary(conv)
+        for change in changes:
+            new._make(change)
+        new.change = changes[0] if len(changes) == 1 else None
         return new
+
+    def _make(self, change: _Change) -> None:
+        for gone in (*change.removes, *(c.id for c in change.puts)):
+            if (conv := self.conversations.pop(gone, None)) is not None:
+                self.names.pop(name_key(conv.name), None)
+                self.summaries.pop(gone)
+                self.fragments.pop(gone, None)
+        for conv in change.puts:
+            self.conversations[conv.id] = conv
+            self.names[name_key(conv.name)] = conv.id
+            self.summaries[conv.id] = _summary(conv)
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,8 @@ class _Change:
 
 class ConversationStore(JsonFileStore[_Snapshot]):
     """Conversations in one JSON file, safe to share between threads, tabs and processes."""
+
+    journal_from = JOURNAL_FROM_BYTES  # a turn in a big file appends one line, not the whole file
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, setting="CONVERSATIONS_FILE")
@@ -287,3 +296,28 @@ class ConversationStore(JsonFileStore[_Snapshot]):
             if conv.id not in content.fragments:
                 content.fragments[conv.id] = _fragment(conv)
         return b'{"version": 2, "conversations": {\n' + b",\n".join(content.fragments.values()) + b"\n}}\n"
+
+    def _journal_entry(self, old: _Snapshot, new: _Snapshot) -> bytes | None:
+        # One line: {"put": {"<id>": {...}, …}, "delete": ["<id>", …]}; the fragments are kept for the merge.
+        change = new.change
+        if change is None:
+            return None
+        for conv in change.puts:
+            if conv.id not in new.fragments:
+                new.fragments[conv.id] = _fragment(conv)
+        puts = b", ".join(new.fragments[conv.id] for conv in change.puts)
+        return b'{"put": {' + puts + b'}, "delete": ' + json.dumps(list(change.removes)).encode() + b"}\n"
+
+    def _replay(self, content: _Snapshot, entries: builtins.list[object]) -> _Snapshot:
+        changes = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            removes = entry.get("delete")
+            try:
+                puts = parse_document({"version": 2, "conversations": entry.get("put") or {}})
+            except ValueError:
+                continue  # a line this version cannot read is left out, as a malformed entry of the file is
+            gone = tuple(r for r in removes if isinstance(r, str)) if isinstance(removes, builtins.list) else ()
+            changes.append(_Change(tuple(puts.values()), gone))
+        return content.changed(*changes) if changes else content
