@@ -1,5 +1,6 @@
 """The assistant verbs of the Assistants page and the chat: create, edit, duplicate, delete,
-export, import, and the default assistant's instructions.
+export, import, and the default assistant's instructions. Its files (knowledge) are
+controller.knowledge's: this module checks the list, and carries it through export and import.
 
 Every value from a form or a file is checked here, once; a bad one is a FieldError whose
 sentence names the field and says what to do. Errors of the file itself (StoreError) pass
@@ -12,28 +13,35 @@ import builtins  # `list` is also a method name of AssistantsController
 import json
 import math
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Literal, get_args
 
+from controller.knowledge import MAX_FILES, pack, unpack
 from controller.models import Kind
-from model.assistant import RESPONSE_FORMATS, TOOLS, Assistant
+from model.assistant import RESPONSE_FORMATS, TOOLS, Assistant, read_knowledge
 from model.assistant_store import AssistantNotFound, AssistantStore
 from model.document import MAX_NAME_LENGTH, _kind, name_key, read_json
 from model.jsonstore import NameTaken
 from model.message import utc_now, valid_text
+from model.parts import Attachment
+from settings import Settings
 
 MAX_DESCRIPTION = 500
 MAX_INSTRUCTIONS = 20_000
 MAX_STARTERS = 6
 MAX_STARTER = 300
 MAX_MODEL_ID = 1_000  # a local model's id holds the GGUF file's absolute path
-MAX_IMPORT_BYTES = 5 * 2**20
+MAX_IMPORT_BYTES = (
+    40 * 2**20
+)  # the assistants' text, and files carried base64 (up to controller.knowledge.EXPORT_FILES_BYTES)
 EXPORT_TYPE = "bnagpt-assistants"
 EXPORT_VERSION = 1
 
-Field = Literal["name", "description", "instructions", "model", "temperature", "starters", "response_format", "tools"]
+Field = Literal[
+    "name", "description", "instructions", "model", "temperature", "starters", "response_format", "tools", "knowledge"
+]
 
 
 class AssistantError(Exception):
@@ -59,6 +67,14 @@ class _Keep(Enum):
 
 
 KEEP = _Keep.KEEP  # update(): leave this field as it is
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import added, and a sentence for each file an assistant came without."""
+
+    assistants: builtins.list[Assistant]
+    missing: builtins.list[str]  # "“Name”: report.pdf is not in the file nor on this machine; …"
 
 
 class AssistantsController:
@@ -95,8 +111,10 @@ class AssistantsController:
         starters: str | Sequence[str] = (),
         response_format: str = "text",
         tools: Sequence[str] = (),
+        knowledge: Sequence[Attachment] = (),
     ) -> Assistant:
-        """A new assistant from the form's values; FieldError names a bad one (a name taken, too)."""
+        """A new assistant from the form's values; FieldError names a bad one (a name taken, too).
+        `knowledge` are files already stored (controller.knowledge.add_files)."""
         fields = _checked(locals())  # the keyword arguments above, checked
         return self._saving(lambda: self.store.save(Assistant(**fields)))
 
@@ -112,6 +130,7 @@ class AssistantsController:
         starters: str | Sequence[str] | _Keep = KEEP,
         response_format: str | _Keep = KEEP,
         tools: Sequence[str] | _Keep = KEEP,
+        knowledge: Sequence[Attachment] | _Keep = KEEP,
     ) -> Assistant:
         """Change the fields given (the others stay as they are now in the file, even if another tab
         just edited them); FieldError names a bad value, AssistantError if it was deleted meanwhile."""
@@ -124,24 +143,34 @@ class AssistantsController:
         return self._saving(lambda: self.store.update(assistant_id, change))
 
     def duplicate(self, assistant_id: str) -> Assistant:
-        """A copy named "<name> (copy)" ("(copy 2)"… if taken), with a new id."""
+        """A copy named "<name> (copy)" ("(copy 2)"… if taken), with a new id and the same files."""
         original = self._existing(assistant_id)
         now = utc_now()
         return self.store.add(replace(original, created_at=now, updated_at=now), _copy_name)
 
     def delete(self, assistant_id: str) -> bool:
-        """Remove an assistant; False if it was already gone."""
+        """Remove an assistant; False if it was already gone. Its files stay stored (a conversation
+        or another assistant may hold them too)."""
         return self.store.delete(assistant_id)
 
-    def export(self, ids: Sequence[str] | None = None) -> bytes:
-        """The assistants `ids` (None: all) as an export file that import_file reads back."""
+    def export(self, ids: Sequence[str] | None = None, *, settings: Settings) -> bytes:
+        """The assistants `ids` (None: all) as an export file that import_file reads back, with
+        their files' bytes as far as they fit (controller.knowledge.pack)."""
         chosen = self.store.list() if ids is None else [a for i in ids if (a := self.store.get(i)) is not None]
-        document = {"type": EXPORT_TYPE, "version": EXPORT_VERSION, "assistants": [a.to_dict() for a in chosen]}
+        document: dict[str, object] = {
+            "type": EXPORT_TYPE,
+            "version": EXPORT_VERSION,
+            "assistants": [a.to_dict() for a in chosen],
+        }
+        if packed := pack(chosen, settings):
+            document["files"] = packed  # a bnaGPT without knowledge ignores it
         return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
 
-    def import_file(self, data: bytes) -> builtins.list[Assistant]:
+    def import_file(self, data: bytes, *, settings: Settings) -> Imported:
         """Add the assistants of an export (or of one assistant object, or of an assistants file)
-        with new ids, in one write; a name already taken gets " (2)"…; AssistantError if the file is bad."""
+        with new ids, in one write; a name already taken gets " (2)"…; AssistantError if the file is bad.
+        Their files come along when stored here already or carried by the export (checked as an
+        upload); `missing` names the others, which are left out."""
         if len(data) > MAX_IMPORT_BYTES:
             raise AssistantError(
                 f"This file is {len(data) / 2**20:.1f} MB; an assistants file can be at most "
@@ -156,7 +185,14 @@ class AssistantsController:
         items = _exported(found)
         if not items:
             raise AssistantError("This file holds no assistants.")
-        return self.store.import_assistants([_imported(number, item) for number, item in enumerate(items, 1)])
+        checked = [_imported(number, item) for number, item in enumerate(items, 1)]  # all, before any file is stored
+        carried = found.get("files") if isinstance(found, dict) else None
+        ready, missing = [], []
+        for assistant in checked:
+            kept, left_out = unpack(assistant, carried, settings)
+            ready.append(kept)
+            missing += [f"“{assistant.name}”: {sentence}" for sentence in left_out]
+        return Imported(self.store.import_assistants(ready), missing)
 
     def instructions(self) -> str:
         """The default assistant's instructions: the custom ones if set, else SYSTEM_PROMPT."""
@@ -249,6 +285,18 @@ def _response_format(value: object) -> str:
     return str(value)
 
 
+def _knowledge(value: object) -> tuple[Attachment, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(file, Attachment) for file in value):
+        raise FieldError("knowledge", "Knowledge must be a list of stored files.")
+    first: dict[str, Attachment] = {}
+    for file in value:
+        first.setdefault(file.sha256, file)  # each file once, where it first came
+    unique = tuple(first.values())
+    if len(unique) > MAX_FILES:
+        raise FieldError("knowledge", f"An assistant can have at most {MAX_FILES} files; this one has {len(unique)}.")
+    return unique
+
+
 def _tools(value: object) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(tool, str) for tool in value):
         raise FieldError("tools", f"Tools must be a list of names from: {', '.join(TOOLS)}.")
@@ -266,6 +314,7 @@ _CHECKS: dict[str, Callable[[Any], object]] = {
     "starters": _starters,
     "response_format": _response_format,
     "tools": _tools,
+    "knowledge": _knowledge,
 }
 
 
@@ -346,6 +395,7 @@ def _imported(number: int, item: object) -> Assistant:
     fields["name"] = item.get("name", "")
     if isinstance(tools := fields["tools"], list):  # a tool of a newer bnaGPT is left out, as in the file
         fields["tools"] = [tool for tool in tools if tool in TOOLS or not isinstance(tool, str)]
+    fields["knowledge"] = read_knowledge(item.get("knowledge"))  # a malformed entry is left out, as in the file
     try:
         checked = _checked(fields)
     except FieldError as exc:

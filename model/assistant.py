@@ -3,7 +3,8 @@
 `from_dict` reads what a file or an export holds: fields it does not know (from a newer bnaGPT)
 are ignored, so are tools it does not have; missing optional fields get their defaults; a field
 of the wrong type is a ValueError naming it. Limits on lengths and ranges are the controller's
-(controller.assistants): a value read from a file is taken as it is.
+(controller.assistants): a value read from a file is taken as it is. A malformed knowledge file
+entry is left out, as a message's attachments are (model.parts).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 from model.document import _kind
+from model.files import _SHA256
 from model.message import utc_now, valid_text
+from model.parts import Attachment
 
 ResponseFormat = Literal["text", "json"]
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("text", "json")
@@ -32,6 +35,7 @@ class AssistantDict(TypedDict):
     starters: list[str]
     response_format: ResponseFormat
     tools: list[str]
+    knowledge: list[dict[str, Any]]  # Attachment.to_dict() of each file
     created_at: str
     updated_at: str
 
@@ -45,7 +49,8 @@ class Assistant:
     temperature: float | None = None  # None = the model's default
     starters: tuple[str, ...] = ()  # conversation starters, shown on an empty chat
     response_format: ResponseFormat = "text"
-    tools: tuple[str, ...] = ()  # a subset of TOOLS; not shown in the UI yet
+    tools: tuple[str, ...] = ()  # a subset of TOOLS
+    knowledge: tuple[Attachment, ...] = ()  # its own files, searched in every chat with it
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
@@ -56,6 +61,7 @@ class Assistant:
             object.__setattr__(self, name, valid_text(getattr(self, name)))
         object.__setattr__(self, "starters", tuple(valid_text(text) for text in self.starters))
         object.__setattr__(self, "tools", tuple(self.tools))
+        object.__setattr__(self, "knowledge", tuple(self.knowledge))
 
     def to_dict(self) -> AssistantDict:
         return {
@@ -68,6 +74,7 @@ class Assistant:
             "starters": list(self.starters),
             "response_format": self.response_format,
             "tools": list(self.tools),
+            "knowledge": [file.to_dict() for file in self.knowledge],
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
@@ -92,10 +99,25 @@ class Assistant:
             # a format or a tool from a newer version is read as plain text / left out, not refused
             response_format="json" if response_format == "json" else "text",
             tools=tuple(tool for tool in TOOLS if tool in tools),
+            knowledge=read_knowledge(data.get("knowledge")),
             id=_text(data, "id", "") or uuid.uuid4().hex,
             created_at=_text(data, "created_at", now),
             updated_at=_text(data, "updated_at", now),
         )
+
+
+def read_knowledge(items: object) -> tuple[Attachment, ...]:
+    """The well-formed knowledge files of a list read from a file or an export, each once; an entry
+    that is not a file, or whose SHA-256 is not one (it would name a path), is left out."""
+    if not isinstance(items, list):
+        return ()
+    found: dict[str, Attachment] = {}
+    for item in items:
+        file = Attachment.from_dict(item)
+        if file is not None and _SHA256.match(file.sha256) and file.sha256 not in found:
+            name = valid_text(file.name) or f"{file.sha256[:12]}…"  # a name to list it by
+            found[file.sha256] = Attachment(file.sha256, name, valid_text(file.kind), max(file.size, 0))
+    return tuple(found.values())
 
 
 def _text(data: dict[str, object], key: str, default: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import settings
 from controller.assistants import (
     AssistantError,
     AssistantsController,
@@ -28,6 +29,12 @@ SETTING = "You are bnaGPT, a helpful assistant."
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "assistants.json"
+
+
+@pytest.fixture
+def config() -> settings.Settings:
+    """This test's settings: its data folder (stored files, indexes) is tmp_path."""
+    return settings.get_settings()
 
 
 @pytest.fixture
@@ -203,18 +210,20 @@ def test_delete(path: Path, assistants: AssistantsController) -> None:
 
 
 def test_export_then_import_round_trips_and_a_second_import_gets_numbered_names(
-    tmp_path: Path, assistants: AssistantsController
+    tmp_path: Path, assistants: AssistantsController, config: settings.Settings
 ) -> None:
     made, other = writer(assistants), assistants.create(name="Other")
-    exported = assistants.export()
+    exported = assistants.export(settings=config)
     document = json.loads(exported)
     assert document["type"] == "bnagpt-assistants" and document["version"] == 1
     assert [a["name"] for a in document["assistants"]] == ["Other", "Writer"]
-    assert json.loads(assistants.export([made.id, "gone"]))["assistants"] == [made.to_dict()]
+    assert "files" not in document  # no knowledge, nothing to carry
+    assert json.loads(assistants.export([made.id, "gone"], settings=config))["assistants"] == [made.to_dict()]
 
     elsewhere = AssistantsController(AssistantStore(tmp_path / "other.json"), SETTING)
-    added = elsewhere.import_file(exported)
-    assert [a.name for a in added] == ["Other", "Writer"]
+    imported = elsewhere.import_file(exported, settings=config)
+    added = imported.assistants
+    assert [a.name for a in added] == ["Other", "Writer"] and imported.missing == []
     copied = next(a for a in added if a.name == "Writer")
     assert copied.id != made.id
     assert (copied.instructions, copied.model, copied.temperature, copied.starters) == (
@@ -224,14 +233,16 @@ def test_export_then_import_round_trips_and_a_second_import_gets_numbered_names(
         made.starters,
     )
     assert (copied.response_format, copied.tools) == (made.response_format, made.tools)
-    again = assistants.import_file(exported)
+    again = assistants.import_file(exported, settings=config).assistants
     assert sorted(a.name for a in again) == ["Other (2)", "Writer (2)"]
     assert len(assistants.list()) == 4 and other in assistants.list()
 
 
-def test_a_single_assistant_object_is_imported_and_unknown_tools_left_out(assistants: AssistantsController) -> None:
+def test_a_single_assistant_object_is_imported_and_unknown_tools_left_out(
+    assistants: AssistantsController, config: settings.Settings
+) -> None:
     data = json.dumps({"name": "Solo", "instructions": "Hi", "tools": ["run_code", "teleport"], "colour": "blue"})
-    [added] = assistants.import_file(data.encode())
+    [added] = assistants.import_file(data.encode(), settings=config).assistants
     assert (added.name, added.instructions, added.tools) == ("Solo", "Hi", ("run_code",))
 
 
@@ -259,19 +270,21 @@ def test_a_single_assistant_object_is_imported_and_unknown_tools_left_out(assist
     ],
 )
 def test_a_bad_import_file_is_refused_whole_with_a_sentence(
-    path: Path, assistants: AssistantsController, data: bytes, message: str
+    path: Path, assistants: AssistantsController, config: settings.Settings, data: bytes, message: str
 ) -> None:
     assistants.create(name="A")
     before = path.read_bytes()
     with pytest.raises(AssistantError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        assistants.import_file(data)
+        assistants.import_file(data, settings=config)
     assert path.read_bytes() == before
 
 
-def test_a_huge_import_file_is_refused_before_it_is_read(assistants: AssistantsController) -> None:
-    huge = b'{"type": "bnagpt-assistants", "version": 1, "assistants": [' + b" " * (6 * 2**20) + b"]}"
-    with pytest.raises(AssistantError, match=r"This file is 6\.0 MB; an assistants file can be at most 5 MB"):
-        assistants.import_file(huge)
+def test_a_huge_import_file_is_refused_before_it_is_read(
+    assistants: AssistantsController, config: settings.Settings
+) -> None:
+    huge = b'{"type": "bnagpt-assistants", "version": 1, "assistants": [' + b" " * (41 * 2**20) + b"]}"
+    with pytest.raises(AssistantError, match=r"This file is 41\.0 MB; an assistants file can be at most 40 MB"):
+        assistants.import_file(huge, settings=config)
 
 
 # --- the file: corrupt, newer, unreadable, kept fields ---
@@ -344,8 +357,8 @@ def test_fields_from_a_newer_version_are_kept_when_the_file_is_rewritten(path: P
                 "default_instructions": None,
                 "sync": {"peer": "laptop"},
                 "assistants": {
-                    "a": {"name": "Kept", "knowledge": ["sha256:abc"], "voice": "calm"},
-                    "b": {"name": "Edited", "knowledge": ["sha256:def"]},
+                    "a": {"name": "Kept", "memory": ["sha256:abc"], "voice": "calm"},
+                    "b": {"name": "Edited", "memory": ["sha256:def"]},
                 },
             }
         ),
@@ -356,10 +369,10 @@ def test_fields_from_a_newer_version_are_kept_when_the_file_is_rewritten(path: P
     assistants.create(name="New")
     document = json.loads(path.read_text("utf-8"))
     assert document["sync"] == {"peer": "laptop"}
-    assert document["assistants"]["a"]["knowledge"] == ["sha256:abc"] and document["assistants"]["a"]["voice"] == "calm"
-    assert document["assistants"]["b"]["knowledge"] == ["sha256:def"]
+    assert document["assistants"]["a"]["memory"] == ["sha256:abc"] and document["assistants"]["a"]["voice"] == "calm"
+    assert document["assistants"]["b"]["memory"] == ["sha256:def"]
     assert document["assistants"]["b"]["description"] == "now described"
-    assert "knowledge" not in next(a for a in document["assistants"].values() if a["name"] == "New")
+    assert "memory" not in next(a for a in document["assistants"].values() if a["name"] == "New")
 
 
 def test_lone_surrogates_and_clashing_names_in_a_hand_edited_file_are_repaired(path: Path) -> None:

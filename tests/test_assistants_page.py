@@ -279,7 +279,7 @@ def test_a_model_no_longer_available_is_shown_and_kept() -> None:
 def test_import_says_what_it_added_and_refuses_a_bad_file() -> None:
     source = controller()
     source.create(name="Poet", instructions="Write haiku.", tools=["web_search"])
-    exported = source.export()
+    exported = source.export(settings=settings.get_settings())
     source.delete(source.list()[0].id)
     at = assistants_page()
     at.file_uploader[0].upload("assistants.json", exported, "application/json").run()
@@ -303,7 +303,7 @@ def test_the_menu_is_drawn_only_while_open_and_offers_export() -> None:
     at.run()
     assert [d.key for d in at.download_button] == [f"asst:{made.id}:export", "asst:export-all"]
     assert {f"asst:{made.id}:{item}" for item in ("edit", "duplicate", "delete")} <= {b.key for b in at.button}
-    exported = json.loads(controller().export([made.id]))
+    exported = json.loads(controller().export([made.id], settings=settings.get_settings()))
     assert [a["name"] for a in exported["assistants"]] == ["Chef"]
 
 

@@ -149,6 +149,8 @@ class AssistantsView:
             st.toast(markdown)
         elif level == "success":
             st.success(markdown)
+        elif level == "warning":
+            st.warning(markdown)
         else:
             st.error(markdown)
 
@@ -222,7 +224,7 @@ class AssistantsView:
         )
         st.download_button(
             "Export",
-            partial(self.controller.export, [assistant.id]),  # made only when clicked
+            partial(self.controller.export, [assistant.id], settings=self.runtime.configured),  # made only when clicked
             file_name=f"{file_stem(assistant.name)}.json",
             mime="application/json",
             key=f"{key}:export",
@@ -493,7 +495,7 @@ class AssistantsView:
         self.notices(("import", ""))
         st.download_button(
             "Export all",
-            self.controller.export,  # made only when clicked
+            partial(self.controller.export, settings=self.runtime.configured),  # made only when clicked
             file_name="assistants.json",
             mime="application/json",
             key="asst:export-all",
@@ -508,11 +510,14 @@ class AssistantsView:
             return
         st.session_state[IMPORTS] = st.session_state.get(IMPORTS, 0) + 1  # a fresh, empty uploader
         try:
-            added = self.controller.import_file(upload.getvalue())
+            imported = self.controller.import_file(upload.getvalue(), settings=self.runtime.configured)
         except (AssistantError, StoreError) as error:
             self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
             return
-        self.say("success", imported_text(added), ("import", ""))
+        text = imported_text(imported.assistants)
+        if imported.missing:  # imported, but without some of their files
+            text += "  \n" + "  \n".join(f":material/attach_file: {as_text(m)}" for m in imported.missing)
+        self.say("success" if not imported.missing else "warning", text, ("import", ""))
 
 
 def imported_text(added: list[Assistant]) -> str:
