@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,11 @@ from streamlit.testing.v1 import AppTest
 
 import settings
 from controller.assistants import AssistantsController
+from controller.knowledge import add_files, knowledge_index
 from controller.runtime import Runtime
+from model.parts import Attachment
 from tests.openai_server import FakeOpenAI
+from tests.test_documents import make_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/4_Assistants.py"
@@ -349,3 +353,148 @@ def test_model_servers_are_asked_only_when_a_row_or_the_form_needs_them(monkeypa
         assert ollama.tag_requests  # the form offers every model
         box = at.selectbox(key="asst:model")
         assert box.options[0] == "Same as the chat" and any(o.startswith("qwen2.5:1.5b (Ollama") for o in box.options)
+
+
+# --- knowledge files (issue 11) ---
+
+PDF_MANUAL = make_pdf([["Pump manual.", "The pressure valve opens at 4 bar."]])
+PDF_MANUAL_SIZE = f"{len(PDF_MANUAL):,} bytes"
+NOT_A_PDF = b"MZ\x90\x00 a program named like a PDF"
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> None:
+    """Choose files in the form's knowledge uploader (the newest one)."""
+    [uploader] = [u for u in at.file_uploader if u.key.startswith("asst:knowledge:")]
+    uploader.set_value([(name, data, "application/octet-stream") for name, data in files])
+
+
+def files_listed(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith(":material/description:")]
+
+
+def ready(files: tuple[Attachment, ...]) -> bool:
+    """Whether the index of `files` is built: building it again reports nothing to do."""
+    reported: list[str] = []
+    knowledge_index(files, settings.get_settings(), lambda _, text: reported.append(text))
+    return not reported
+
+
+def test_knowledge_files_are_stored_indexed_at_save_and_listed() -> None:
+    at = assistants_page()
+    click(at, "asst:new")
+    [uploader] = [u for u in at.file_uploader if u.key == "asst:knowledge:0"]
+    assert uploader.label == "Knowledge files" and uploader.accept_multiple_files
+    assert {".pdf", ".docx", ".md", ".txt", ".html", ".csv"} <= set(uploader.allowed_type)
+    fill(at, name="Pump helper")
+    upload(at, ("manual.pdf", PDF_MANUAL), ("warranty.md", b"# Warranty\n\nThree years.\n"))
+    click(at, "asst:save")
+    assert not at.error and [t.value for t in at.toast] == ["Created “Pump helper”."]
+    [made] = controller().list()
+    assert [(f.name, f.kind) for f in made.knowledge] == [("manual.pdf", "pdf"), ("warranty.md", "markdown")]
+    assert ready(made.knowledge)  # indexed at save: the first chat does not wait
+    assert listed(at) == ["**Pump helper**  \n:gray[Same model as the chat · knows 2 files]"]
+
+    choose(at, made.id, "edit")  # a fresh look at the form lists them, each with a Remove
+    assert files_listed(at) == [
+        f":material/description: manual\\.pdf :gray[pdf · {PDF_MANUAL_SIZE}]",
+        ":material/description: warranty\\.md :gray[markdown · 25 bytes]",
+    ]
+    assert at.button(key=f"asst:knowledge:{made.knowledge[0].sha256}:remove").label == "Remove"
+    assert not [u for u in at.file_uploader if u.key.startswith("asst:knowledge:") and u.value]  # an empty uploader
+
+
+def test_a_refused_file_is_named_under_the_field_and_the_rest_is_saved() -> None:
+    at = assistants_page()
+    click(at, "asst:new")
+    fill(at, name="Pump helper")
+    upload(at, ("broken.pdf", NOT_A_PDF), ("manual.pdf", PDF_MANUAL))
+    click(at, "asst:save")
+    [made] = controller().list()
+    assert [f.name for f in made.knowledge] == ["manual.pdf"]
+    [error] = at.error
+    assert error.value.startswith("“broken\\.pdf” is really a Windows program\\, not a PDF")
+    [uploader] = [u for u in at.file_uploader if u.key.startswith("asst:knowledge:")]
+    assert uploader.key == "asst:knowledge:1" and not uploader.value  # a fresh uploader…
+    assert [t.value for t in at.toast] == ["Created “Pump helper” without 1 file."]
+    assert at.button(key="asst:save").label == "Save changes"  # …and the form stays open on the saved assistant
+    assert files_listed(at) == [f":material/description: manual\\.pdf :gray[pdf · {PDF_MANUAL_SIZE}]"]
+    fill(at, description="Answers from the manual")
+    click(at, "asst:save")  # saving again changes it, creates no second one
+    assert [(a.name, a.description, len(a.knowledge)) for a in controller().list()] == [
+        ("Pump helper", "Answers from the manual", 1)
+    ]
+    assert not at.error and not [w for w in at.text_input if w.key == "asst:name"]  # closed
+
+
+def test_remove_takes_effect_on_save_and_cancel_forgets_it() -> None:
+    files = add_files((), [("manual.pdf", PDF_MANUAL), ("notes.txt", b"Rinse weekly.")], settings.get_settings()).files
+    made = controller().create(name="Pump helper", knowledge=files)
+    at = assistants_page()
+    choose(at, made.id, "edit")
+    click(at, f"asst:knowledge:{files[0].sha256}:remove")
+    assert [m.split(" :gray")[0] for m in files_listed(at)] == [":material/description: notes\\.txt"]
+    click(at, "asst:cancel")
+    assert controller().get(made.id).knowledge == files  # type: ignore[union-attr]
+    choose(at, made.id, "edit")
+    assert len(files_listed(at)) == 2  # the form starts again from what is saved
+    click(at, f"asst:knowledge:{files[0].sha256}:remove")
+    click(at, "asst:save")
+    assert controller().get(made.id).knowledge == files[1:]  # type: ignore[union-attr]
+
+
+def test_files_uploaded_before_a_field_error_wait_in_the_list_and_are_saved_after() -> None:
+    at = assistants_page()
+    click(at, "asst:new")
+    upload(at, ("manual.pdf", PDF_MANUAL))
+    click(at, "asst:save")  # no name
+    assert [e.value for e in at.error] == ["Give the assistant a name\\."] and controller().list() == []
+    assert len(files_listed(at)) == 1  # stored and listed; not read again on the next Save
+    assert not [u for u in at.file_uploader if u.key.startswith("asst:knowledge:") and u.value]
+    fill(at, name="Pump helper")
+    click(at, "asst:save")
+    [made] = controller().list()
+    assert [f.name for f in made.knowledge] == ["manual.pdf"] and ready(made.knowledge)
+
+
+def test_drawing_the_page_and_the_form_reads_no_file_and_builds_no_index(tmp_path: Path) -> None:
+    """Files named in assistants.json but not stored here (an import of a bare assistants file):
+    the list and the form draw from the names alone."""
+    missing = Attachment("e" * 64, "elsewhere.pdf", "pdf", 2_048)
+    made = controller().create(name="Far away", knowledge=[missing])
+    at = assistants_page()
+    assert listed(at) == ["**Far away**  \n:gray[Same model as the chat · knows 1 file]"]
+    choose(at, made.id, "edit")
+    assert files_listed(at) == [":material/description: elsewhere\\.pdf :gray[pdf · 2.0 KB]"]
+    assert not (tmp_path / "indexes").exists() and not (tmp_path / "files").exists()
+
+
+def test_an_index_that_cannot_be_built_at_save_is_said_and_the_assistant_is_saved(tmp_path: Path) -> None:
+    missing = Attachment("e" * 64, "elsewhere.pdf", "pdf", 2_048)
+    made = controller().create(name="Far away", knowledge=[missing])
+    at = assistants_page()
+    choose(at, made.id, "edit")
+    fill(at, description="Still saved")
+    click(at, "asst:save")
+    assert controller().get(made.id).description == "Still saved"  # type: ignore[union-attr]
+    [warning] = at.warning
+    assert warning.value.startswith("Far away's files could not be indexed now (The file eeeeeeeeeeee… is no longer")
+    assert warning.value.endswith("the first chat with it will try again.")
+
+
+def test_an_import_names_the_files_it_came_without(tmp_path: Path) -> None:
+    files = add_files((), [("manual.pdf", PDF_MANUAL)], settings.get_settings()).files
+    source = controller()
+    source.create(name="Pump helper", knowledge=files)
+    document = json.loads(source.export(settings=settings.get_settings()))
+    source.delete(source.list()[0].id)
+    del document["files"]  # as when it did not fit the export
+    shutil.rmtree(tmp_path / "files")  # and this machine never had it
+    at = assistants_page()
+    at.file_uploader(key="asst:import:0").set_value(
+        ("pump.json", json.dumps(document).encode(), "application/json")
+    ).run()
+    assert not at.exception, at.exception
+    [warning] = at.warning
+    assert warning.value.startswith("Imported 1 assistant: “Pump helper”.")
+    assert "manual\\.pdf is not in the file nor on this machine" in warning.value
+    assert controller().list()[0].knowledge == ()

@@ -1,6 +1,7 @@
 """The Assistants page: assistants (custom "GPTs": instructions, model, temperature, starters,
-response format, searching the web, running code) to create, edit, duplicate, export, import and
-delete, and the Default assistant's custom instructions (the SYSTEM_PROMPT setting's text until edited).
+files it knows, response format, searching the web, running code) to create, edit, duplicate,
+export, import and delete, and the Default assistant's custom instructions (the SYSTEM_PROMPT
+setting's text until edited).
 
 One form serves New and Edit; one panel (the form, or a delete confirmation) is open at a time.
 Callbacks only change session state; what they have to say is shown on the next draw.
@@ -9,6 +10,7 @@ Widget keys, for tests (labels in quotes):
     asst:new                    "New assistant"           opens the form above the list
     asst:name, asst:description, asst:instructions, asst:model, asst:temperature,
     asst:starters, asst:response_format                   the form's fields
+    asst:knowledge:<n>, asst:knowledge:<sha256>:remove    its files (view.assistant_knowledge)
     asst:web_search             "Search the web"          the form's switches, one per tool in SWITCHES
     asst:run_code               "Run code"
     asst:save                   "Create" or "Save changes"
@@ -48,6 +50,7 @@ from controller.runtime import Runtime
 from model.assistant import Assistant
 from model.store import StoreError
 from utils.text import as_text
+from view import assistant_knowledge as knowledge
 from view import resources
 
 CHAT_PAGE = "pages/2_Chatbot_With_Memory.py"
@@ -64,7 +67,8 @@ DEFAULT_TEXT = "asst:default:text"
 FIELDS = ("name", "description", "instructions", "model", "temperature", "starters", "response_format")
 FORMATS = {"text": "Text", "json": "JSON"}
 # The tools the form switches on and off: (label, help, the list row's word). "documents" is not
-# here until an assistant's own files land; one already in the file is kept as it is.
+# a switch: an assistant's own files (Knowledge files) are searched whenever it has some; one
+# already in the file is kept as it is.
 SWITCHES = {
     "web_search": (
         "Search the web",
@@ -83,7 +87,7 @@ GONE = "That assistant was deleted in another tab."
 
 INTRO = (
     "An assistant is a chat made for one job: the instructions the model follows, the model that "
-    "answers and questions to start with. Press **Use in chat** to talk to one; chats without an "
+    "answers, files it looks things up in and questions to start with. Press **Use in chat** to talk to one; chats without an "
     "assistant follow the Default assistant's instructions, at the bottom of this page."
 )
 
@@ -109,6 +113,7 @@ class AssistantsView:
         self.transfer_section(assistants)
         with top:
             self.notices(None, leftover=True)  # also one whose panel was not drawn
+            knowledge.index_saved(self.runtime.configured)  # last: the page is there while it runs
 
     @cached_property
     def models(self) -> dict[str, ModelOption]:
@@ -248,6 +253,8 @@ class AssistantsView:
         if assistant.response_format == "json":
             model += " · answers in JSON"
         model += "".join(f" · {word}" for tool, (_, _, word) in SWITCHES.items() if tool in assistant.tools)
+        if count := len(assistant.knowledge):
+            model += f" · knows {count} file{'s' if count != 1 else ''}"
         lines = [f"**{as_text(assistant.name)}**", as_text(description), f":gray[{as_text(model)}]"]
         return "  \n".join(line for line in lines if line)
 
@@ -278,6 +285,7 @@ class AssistantsView:
             st.session_state[f"asst:{field}"] = value
         for tool in SWITCHES:
             st.session_state[f"asst:{tool}"] = tool in shown.tools
+        knowledge.fill(assistant)
 
     def form(self, assistant: Assistant | None) -> None:
         where: Panel = ("edit", assistant.id) if assistant else ("new", "")
@@ -325,6 +333,8 @@ class AssistantsView:
                 help=f"Up to {MAX_STARTERS}, shown as buttons on an empty chat with this assistant.",
             )
             self.field_error("starters")
+            knowledge.field(self.runtime.configured)
+            self.field_error("knowledge")
             st.radio(
                 "Response format",
                 list(FORMATS),
@@ -361,6 +371,8 @@ class AssistantsView:
         write = self.controller.create if assistant_id is None else partial(self.controller.update, assistant_id)
         switched = [tool for tool in SWITCHES if st.session_state.get(f"asst:{tool}")]
         try:
+            # the files uploaded are checked and stored first; one left out is named under the field
+            added = knowledge.take_uploads(self.runtime.configured)
             # a tool the form does not show ("documents") stays as it is in the file now
             current = self.controller.get(assistant_id) if assistant_id else None
             kept = [tool for tool in current.tools if tool not in SWITCHES] if current else []
@@ -373,9 +385,10 @@ class AssistantsView:
                 starters=value["starters"],
                 response_format=value["response_format"],
                 tools=[*switched, *kept],
+                knowledge=added.files,
             )
         except FieldError as error:
-            if error.field in FIELDS:
+            if error.field in (*FIELDS, "knowledge"):
                 st.session_state[FIELD_ERROR] = (error.field, str(error))  # shown under the field
             else:
                 self.say("error", as_text(str(error)), where)
@@ -383,8 +396,15 @@ class AssistantsView:
         except (AssistantError, StoreError) as error:
             self.say("error", f"Not saved: {as_text(str(error))}", where)
             return
+        knowledge.index_later(saved)
+        done = f"{'Saved' if assistant_id else 'Created'} “{as_text(saved.name)}”"
+        if missed := knowledge.left_out():
+            # the form stays open on the saved assistant, with each file left out named under the field
+            st.session_state[PANEL] = ("edit", saved.id)
+            self.say("toast", f"{done} without {missed} file{'s' if missed != 1 else ''}.")
+            return
         self.close_panel()
-        self.say("toast", f"{'Saved' if assistant_id else 'Created'} “{as_text(saved.name)}”.")
+        self.say("toast", f"{done}.")
 
     # duplicate and delete -----------------------------------------------------------------
     def duplicate(self, assistant_id: str) -> None:
