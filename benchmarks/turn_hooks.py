@@ -217,12 +217,12 @@ def _chat_view(module: Any) -> None:
     patch(module.MemoryChatView, "sidebar", timed("sidebar"))
     original = module.ChatView._stream
 
-    def stream(turn: Any, body: Any) -> None:
+    def stream(turn: Any, body: Any, *args: Any, **kwargs: Any) -> None:
         log("stream:in")
         _word_path[0] = None
         _streaming.set()
         try:
-            original(turn, body)
+            original(turn, body, *args, **kwargs)
         finally:
             log("stream:out")
             _streaming.clear()

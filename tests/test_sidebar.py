@@ -37,8 +37,21 @@ def send(at: AppTest, text: str) -> None:
     assert not at.exception, at.exception
 
 
+MENU_ITEMS = ("pin", "rename", "export", "archive", "delete")
+
+
 def click(at: AppTest, key: str) -> None:
+    entry, _, item = key.rpartition(":")
+    if entry.startswith("conv:") and item in MENU_ITEMS:
+        open_menu(at, entry)
     at.button(key=key).click().run()
+    assert not at.exception, at.exception
+
+
+def open_menu(at: AppTest, entry: str) -> None:
+    """Open an entry's ⋯ menu: its items are drawn only while it is open."""
+    at.session_state[f"{entry}:menu"] = True
+    at.run()
     assert not at.exception, at.exception
 
 
@@ -375,6 +388,7 @@ def test_pin_moves_a_conversation_to_the_top_and_unpin_back(tmp_path: Path) -> N
     oldest, _, newest = [store_.save(Conversation(name, (Message("user", "hi"),))) for name in ("Old", "Mid", "New")]
     at = sidebar(tmp_path)
     assert [b.label for b in open_buttons(at)] == ["New", "Mid", "Old"]
+    open_menu(at, f"conv:{oldest.id}")
     assert at.button(key=f"conv:{oldest.id}:pin").label == "Pin"
     click(at, f"conv:{oldest.id}:pin")
     assert [b.label for b in open_buttons(at)] == ["Old", "New", "Mid"]
@@ -396,6 +410,7 @@ def test_archive_hides_a_conversation_and_unarchive_brings_it_back(tmp_path: Pat
     assert expander.label == "Archived (1)"
     assert [b.label for b in expander.button if str(b.key).endswith(":open")] == ["Gone"]
     assert [b.label for b in open_buttons(at)] == ["Kept", "Gone"]  # the list, then the archived section
+    open_menu(at, f"conv:{gone.id}")
     assert at.button(key=f"conv:{gone.id}:archive").label == "Unarchive"
     at.text_input(key="conv:filter").set_value("gon").run()  # the filter finds archived ones, marked
     assert [b.label for b in open_buttons(at)] == ["Gone"] and not at.expander
