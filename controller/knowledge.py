@@ -29,7 +29,9 @@ MAX_FILES = 20
 # An export holds at most this much of the files' bytes (base64 adds a third): Streamlit keeps a
 # download in memory, and an import reads the whole file before checking it.
 EXPORT_FILES_BYTES = 25 * 2**20
-FILE_TYPES = tuple(suffix.lstrip(".") for suffix in _EXTENSIONS)  # what the uploader offers
+# what the uploader offers: every extension utils.documents reads, but "text", which Streamlit's
+# uploader takes for the MIME family text/* (any source file)
+FILE_TYPES = tuple(suffix.lstrip(".") for suffix in _EXTENSIONS if suffix != ".text")
 
 Packed = dict[str, dict[str, str]]  # SHA-256 -> {"name": …, "data": base64}, an export's "files"
 

@@ -385,6 +385,7 @@ def test_knowledge_files_are_stored_indexed_at_save_and_listed() -> None:
     [uploader] = [u for u in at.file_uploader if u.key == "asst:knowledge:0"]
     assert uploader.label == "Knowledge files" and uploader.accept_multiple_files
     assert {".pdf", ".docx", ".md", ".txt", ".html", ".csv"} <= set(uploader.allowed_type)
+    assert "text/*" not in uploader.allowed_type  # not any text file: a .py would only be refused at Save
     fill(at, name="Pump helper")
     upload(at, ("manual.pdf", PDF_MANUAL), ("warranty.md", b"# Warranty\n\nThree years.\n"))
     click(at, "asst:save")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import time
@@ -13,13 +14,16 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from controller.assistants import AssistantsController
+from controller.knowledge import knowledge_index
 from model.assistant_store import AssistantStore
-from settings import DEFAULT_SYSTEM_PROMPT
+from settings import DEFAULT_SYSTEM_PROMPT, get_settings
 from tests.browser import app_env, click, settle, streamlit_app
 from tests.openai_server import FakeOpenAI
+from tests.test_documents import make_docx, make_pdf
 from utils.local_server import find_bundled_model
 
-NO_OLLAMA = "http://127.0.0.1:9"  # nothing answers there: the model list does not wait for Ollama
+NO_OLLAMA = "http://127.0.0.1:9"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"  # nothing answers there: the model list does not wait for Ollama
 
 
 def open_assistants_page(page: Page, url: str) -> None:
@@ -195,4 +199,61 @@ def test_screenshot_with_three_assistants(page: Page, tmp_path: Path) -> None:
         page.screenshot(path=shot)
         assert shot.stat().st_size > 10_000
         if keep := os.environ.get("BNAGPT_ASSISTANTS_SCREENSHOT"):
+            shutil.copyfile(shot, keep)
+
+
+def test_knowledge_files_through_the_form_survive_a_reload(page: Page, tmp_path: Path) -> None:
+    """A DOCX and a PDF chosen in the form with a file that is not a PDF: that one is named under
+    the field, the assistant is saved with the other two (indexed), and after a reload its form
+    lists them. BNAGPT_KNOWLEDGE_SCREENSHOT=<path> keeps a picture of that form."""
+    guide = make_docx()
+    manual = make_pdf([["Pump manual.", "The pressure valve opens at 4 bar."]])
+    env = {"CONVERSATIONS_FILE": str(tmp_path / "conversations.json"), "OLLAMA_HOST": NO_OLLAMA}
+    with streamlit_app(env, tmp_path / "streamlit.log") as url:
+        open_assistants_page(page, url)
+        click(page, page.get_by_role("button", name="New assistant"))
+        page.get_by_label("Name", exact=True).fill("Pump helper")
+        page.get_by_label("Description", exact=True).fill("Answers from the pump's manual and guide")
+        field = page.get_by_test_id("stFileUploader").filter(has_text="Knowledge files")
+        uploads: list[object] = []
+        page.on("response", lambda r: uploads.append(r) if "/_stcore/upload_file" in r.url else None)
+        field.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            [
+                {"name": "guide.docx", "mimeType": DOCX, "buffer": guide},
+                {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"MZ\x90\x00 a program"},
+                {"name": "manual.pdf", "mimeType": "application/pdf", "buffer": manual},
+            ]
+        )
+        expect(field.get_by_text("manual.pdf")).to_be_visible(timeout=15_000)
+        deadline = time.monotonic() + 30
+        while len(uploads) < 3 and time.monotonic() < deadline:  # each file is on the server
+            page.wait_for_timeout(50)
+        click(page, page.get_by_role("button", name="Create"))
+        expect(page.get_by_test_id("stAlertContentError").locator("p")).to_have_text(
+            "“broken.pdf” is really a Windows program, not a PDF; "
+            "bnaGPT reads PDF, Word (DOCX), Markdown, plain text, HTML or CSV."
+        )
+        [made] = controller(tmp_path).list()
+        assert [(f.name, f.kind) for f in made.knowledge] == [("guide.docx", "docx"), ("manual.pdf", "pdf")]
+        expect(row(page, "Pump helper")).to_contain_text("knows 2 files")
+        reported: list[str] = []
+        knowledge_index(made.knowledge, get_settings(), lambda _, text: reported.append(text))
+        assert not reported  # indexed at save: nothing left for the first chat to do
+
+        page.set_viewport_size({"width": 1280, "height": 1500})  # the whole form, for the picture
+        page.reload()
+        expect(page.get_by_role("heading", name="Assistants", exact=True)).to_be_visible(timeout=30_000)
+        settle(page)
+        menu_item(page, "Pump helper", "Edit")
+        form = page.get_by_test_id("stForm").first
+        listed = form.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"· [\d.,]+ (bytes|KB)$"))
+        expect(listed).to_have_text([re.compile(r"guide\.docx docx · [\d.]+ KB"), re.compile(r"manual\.pdf pdf · ")])
+        expect(form.get_by_role("button", name="Remove")).to_have_count(2)
+        expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)  # a fresh look at the form
+        form.scroll_into_view_if_needed()
+        page.mouse.move(0, 0)
+        shot = tmp_path / "assistant-knowledge.png"
+        form.screenshot(path=shot)
+        assert shot.stat().st_size > 10_000
+        if keep := os.environ.get("BNAGPT_KNOWLEDGE_SCREENSHOT"):
             shutil.copyfile(shot, keep)
