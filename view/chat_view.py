@@ -8,21 +8,14 @@ the next run begins (see `_stream`).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import quote
 
 import streamlit as st
 
 from controller.chat import ChatController, Turn
-from controller.json_mode import read_json_answer
-from controller.models import ModelChoiceError
 from controller.runtime import Runtime, warm_up
 from controller.tools import (
     SHARE_OF_WINDOW,
@@ -36,62 +29,20 @@ from controller.tools import (
     search_the_web,
 )
 from model.assistant import Assistant
-from model.message import Conversation, Message, as_path, branch_end, merge, new_message_id, utc_now
+from model.message import Conversation, Message, as_path, merge, new_message_id, utc_now
 from model.parts import Attachment
-from model.preferences import PreferencesError
 from model.store import StoreError
 from utils.documents import DocumentError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
-from view.copy_button import copy_button
+from view.chat_state import Action, Failure, InFlight
+from view.choices import ChoicesMixin
+from view.messages import SHOWN_CHARS as SHOWN_CHARS
+from view.messages import MessagesMixin
 
-
-@dataclass(frozen=True)
-class Failure:
-    """A turn that did not complete: the question is kept, with whatever had arrived."""
-
-    message: str
-    partial: str = ""
-    retryable: bool = True
-
-
-@dataclass(frozen=True)
-class Action:
-    """What the user asked for in this run: a new question, Retry of the last, Continue, a new
-    answer to the last question (Regenerate), or an edited question (its number in the chat)."""
-
-    kind: Literal["ask", "retry", "continue", "regenerate", "edit"]
-    text: str = ""
-    index: int = -1
-    files: tuple[tuple[str, bytes], ...] = ()  # (name, bytes) of files sent with a question
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """The chat an answer belongs to, fixed when it starts: where the answer is kept and
-    saved, even if a click swaps the chat on screen before the answer is finished."""
-
-    chat_id: str
-    messages: list[Message]  # everything before the answer
-    open: tuple[str, str] | None  # the saved conversation (id, name), if any
-    tree: tuple[Message, ...] = ()  # every branch of the chat, saved with the answer
-    assistant_id: str = ""  # the assistant answering ("" = the default one)
-    continued: Message | None = None  # the answer being continued, if any
-    started: float = field(default_factory=time.monotonic)
-
-
-# Messages drawn at first; "Show earlier messages" adds as many again.
-SHOWN_MESSAGES = 60
-# What one message may cost the page: longer ones (a pasted or imported book) show their start.
-SHOWN_CHARS = 20_000
 # While an answer streams the page is redrawn at most this often (the first words at once).
 REDRAW_EVERY = 0.05
-STATUS_TEXT = {
-    "stopped": ":material/stop_circle: Stopped: you ended this answer here.",
-    "repeating": ":material/repeat: stopped: the answer was repeating itself.",
-    "length": ":material/content_cut: The answer reached its length limit.",
-}
 GREETING = "Hi! I'm bnaGPT. Ask me anything, or start with one of these:"
 STARTERS = (
     "Write a haiku about autumn leaves",
@@ -134,56 +85,6 @@ def suggested_title(chat_id: str) -> str:
 
 
 DOCUMENT_TYPES = ("pdf", "docx", "md", "markdown", "txt", "html", "htm", "csv")
-TOOL_NAMES = {"web_search": "Searched the web for", "documents": "Searched your files for", "run_code": "Ran code"}
-
-
-def link(url: str) -> str:
-    """An http(s) address as a Markdown link target that cannot break out of the link."""
-    return quote(url, safe=":/?#@!$&'*+,;=%~-._")
-
-
-def draw_code_runs(message: Message) -> None:
-    """The code an answer ran, what it printed and the images it saved, folded away."""
-    for number, run in enumerate(r for r in message.tool_runs if r.tool == "run_code"):
-        label = "Ran code" if run.ok else "Ran code (it failed)"
-        with st.expander(label, icon=":material/code:", expanded=number == 0 and bool(run.images)):
-            st.code(run.input, language="python")
-            st.code(run.output or "(no output)", language="text", wrap_lines=True)
-            for image in run.images:
-                try:
-                    st.image(file_store().get(image))
-                except (OSError, LookupError):
-                    st.caption("An image this code saved is no longer stored.")
-
-
-def file_store():  # type: ignore[no-untyped-def]
-    from model.files import FileStore
-
-    return FileStore(resources.runtime().configured.data_dir / "files")
-
-
-def draw_sources(message: Message) -> None:
-    """The sources an answer cites, each with its passage on click, and what the tools did."""
-    draw_code_runs(message)
-    searches = [r for r in message.tool_runs if r.tool != "run_code"]
-    if not message.sources and not searches:
-        return
-    with st.expander(
-        f"Sources ({len(message.sources)})" if message.sources else "Searches", icon=":material/menu_book:"
-    ):
-        for run in searches:
-            verb = TOOL_NAMES.get(run.tool, run.tool)
-            st.caption(
-                f"{as_text(verb)} “{as_text(run.input[:200])}”" + ("" if run.ok else f": {as_text(run.output[:300])}")
-            )
-        for source in message.sources:
-            title = as_text(source.title or source.location)
-            if source.kind == "web" and source.url.startswith(("http://", "https://")):
-                st.markdown(f"**[{source.number}]** [{title}]({link(source.url)})")
-            else:
-                st.markdown(f"**[{source.number}]** {as_text(source.location)}")
-            if source.excerpt:
-                st.caption(as_text(source.excerpt))
 
 
 def sandbox_missing() -> str:
@@ -193,7 +94,7 @@ def sandbox_missing() -> str:
     return available() or ""
 
 
-class ChatView:
+class ChatView(ChoicesMixin, MessagesMixin):
     title = "Chat"
     caption = ""
     remember = True
@@ -269,101 +170,6 @@ class ChatView:
         return action
 
     # the model, the assistant, JSON -------------------------------------------
-    def draw_choices(self, runtime: Runtime) -> tuple[Runtime, Assistant | None]:
-        """The model and assistant pickers and the JSON switch; they hold for this tab's chat."""
-        assistants = runtime.assistants()
-        chosen = st.session_state.get(f"{self.key}:assistant", "")
-        assistant = assistants.get(chosen) if chosen else None
-        if chosen and assistant is None:
-            st.session_state[f"{self.key}:assistant"] = ""
-            st.session_state[f"{self.key}:notice"] = (
-                "The assistant of this chat was deleted; the default assistant answers from now on."
-            )
-        model_key = f"{self.key}:model"
-        if model_key not in st.session_state:  # fixed for this tab: another tab's choice never moves it
-            st.session_state[model_key] = runtime.active.id
-        runtime = runtime.choosing(st.session_state[model_key])
-        active = runtime.active
-        labels = {option.id: option.label for option in runtime.models().options()}
-        labels.setdefault(active.id, active.label)
-        everyone = {a.id: a for a in assistants.list()}
-        if assistant is not None:
-            everyone.setdefault(assistant.id, assistant)
-        left, middle, switches = st.columns([4, 3, 5], vertical_alignment="bottom")
-        row = switches.container(horizontal=True, vertical_alignment="center", gap="small")
-        picker = f"{self.key}:model-picker"
-        st.session_state[picker] = active.id
-        left.selectbox(
-            "Model",
-            list(labels),
-            format_func=lambda option_id: labels.get(option_id, option_id),
-            key=picker,
-            on_change=self._picked_model,
-            args=(runtime,),
-        )
-        picker = f"{self.key}:assistant-picker"
-        st.session_state[picker] = assistant.id if assistant else ""
-        middle.selectbox(
-            "Assistant",
-            ["", *everyone],
-            format_func=lambda assistant_id: everyone[assistant_id].name if assistant_id else "Default",
-            key=picker,
-            on_change=self._picked_assistant,
-            args=(runtime,),
-            help="Assistants are made on the Assistants page: instructions, model, starters, JSON answers.",
-        )
-        forced = assistant is not None and assistant.response_format == "json"
-        switch = f"{self.key}:json-switch"
-        st.session_state[switch] = forced or bool(st.session_state.get(f"{self.key}:json", False))
-        row.toggle(
-            "JSON",
-            key=switch,
-            disabled=forced,
-            on_change=lambda: st.session_state.update({f"{self.key}:json": st.session_state[switch]}),
-            help="This assistant always answers in JSON." if forced else None,
-        )
-        web = f"{self.key}:web-switch"
-        st.session_state[web] = bool(st.session_state.get(f"{self.key}:web", False))
-        row.toggle(
-            "Web",
-            key=web,
-            on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
-        )
-        code = f"{self.key}:code-switch"
-        can_run = runtime.calls_tools and self.remember
-        st.session_state[code] = can_run and bool(st.session_state.get(f"{self.key}:code", False))
-        row.toggle(
-            "Code",
-            key=code,
-            disabled=not can_run,
-            on_change=lambda: st.session_state.update({f"{self.key}:code": st.session_state[code]}),
-            help=None
-            if can_run
-            else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server) "
-            "and Chatbot With Memory; the embedded model cannot.",
-        )
-        if assistant is not None and assistant.description:
-            st.caption(as_text(assistant.description))
-        return runtime, assistant
-
-    def _picked_model(self, runtime: Runtime) -> None:
-        option_id = st.session_state[f"{self.key}:model-picker"]
-        st.session_state[f"{self.key}:model"] = option_id
-        with suppress(ModelChoiceError, PreferencesError):
-            runtime.models().choose(option_id)  # also the model of new tabs, as on the Models page
-
-    def _picked_assistant(self, runtime: Runtime) -> None:
-        assistant_id = st.session_state[f"{self.key}:assistant-picker"]
-        st.session_state[f"{self.key}:assistant"] = assistant_id
-        assistant = runtime.assistants().get(assistant_id) if assistant_id else None
-        if assistant is not None and assistant.model:
-            if runtime.models().option(assistant.model) is not None:
-                st.session_state[f"{self.key}:model"] = assistant.model
-            else:
-                st.session_state[f"{self.key}:notice"] = (
-                    f"{as_text(assistant.name)}'s model is not available now; the model picked above answers."
-                )
-
     def store_files(self, files: tuple[tuple[str, bytes], ...]) -> list[Attachment]:
         """Check and store the files sent with a question; a file that cannot be read is named in
         one sentence and left out, the others go on."""
@@ -427,11 +233,6 @@ class ChatView:
             with st.status("Searching the web…"):
                 found.append(search_the_web(question, runtime.settings, budget_chars(window)))
         return combine(*found), []
-
-    def json_mode(self, assistant: Assistant | None) -> bool:
-        return bool(st.session_state.get(f"{self.key}:json")) or (
-            assistant is not None and assistant.response_format == "json"
-        )
 
     # state ------------------------------------------------------------------
     @property
@@ -509,166 +310,6 @@ class ChatView:
                     on_click=self.request,
                     args=(Action("ask", starter),),
                 )
-
-    def draw_history(self, hide_last: bool = False) -> None:
-        """The newest messages; older ones on request, so a 500-turn conversation opens at once."""
-        messages = self.messages[:-1] if hide_last else self.messages
-        shown = st.session_state.get(f"{self.key}:shown", SHOWN_MESSAGES)
-        hidden = max(0, len(messages) - shown)
-        if hidden:
-            st.button(
-                f"Show {min(hidden, SHOWN_MESSAGES)} earlier messages ({hidden} not shown)",
-                key=f"{self.key}:earlier",
-                on_click=lambda: st.session_state.update({f"{self.key}:shown": shown + SHOWN_MESSAGES}),
-            )
-        last = len(messages) - 1
-        self._branches = self.branches()
-        for number, message in enumerate(messages[hidden:], hidden):
-            with st.chat_message(message.role):
-                self.draw_message(message, number, last=number == last and not hide_last)
-
-    def branches(self) -> dict[str, list[str]]:
-        """The ids of the replies to each message ("" for the roots), oldest first."""
-        replies: dict[str, list[str]] = {}
-        for message in self.tree:
-            replies.setdefault(message.parent_id or "", []).append(message.id)
-        return replies
-
-    def draw_branch_switch(self, message: Message, number: int) -> None:
-        """‹ 2 / 3 › for a message with other versions (an edited question, a regenerated answer)."""
-        versions = getattr(self, "_branches", {}).get(message.parent_id or "", [])
-        if len(versions) < 2 or message.id not in versions:
-            return
-        at = versions.index(message.id)
-        key = f"{self.key}:branch:{number}"
-        st.button(
-            "‹",
-            key=f"{key}:back",
-            type="tertiary",
-            disabled=at == 0,
-            help="The previous version",
-            on_click=self.switch_branch,
-            args=(number, versions[at - 1]),
-        )
-        st.caption(f"{at + 1} / {len(versions)}", width="content")
-        st.button(
-            "›",
-            key=f"{key}:next",
-            type="tertiary",
-            disabled=at == len(versions) - 1,
-            help="The next version",
-            on_click=self.switch_branch,
-            args=(number, versions[min(at + 1, len(versions) - 1)]),
-        )
-
-    def switch_branch(self, number: int, version: str) -> None:
-        """Show another version of message `number`, and the newest branch below it: what the chat
-        shows is what the model remembers."""
-        self.messages = [*self.messages[:number], *branch_end(self.tree, version)]
-        self.failure = None
-        st.session_state.pop(f"{self.key}:editing", None)
-
-    def draw_message(self, message: Message, number: int, last: bool = False) -> None:
-        """One message, in a single container (see `answer`): its text, how it ended, its actions."""
-        with st.container():
-            if message.role == "user" and st.session_state.get(f"{self.key}:editing") == number:
-                self.draw_editor(message, number)
-                return
-            content = message.content
-            if message.role == "system":
-                st.caption(
-                    ":material/info: Instructions for the model, from an imported file: the model follows them "
-                    "in this conversation."
-                )
-            problem = self.draw_content(message)
-            if len(content) > SHOWN_CHARS:
-                st.caption(
-                    f"Showing the first {SHOWN_CHARS:,} of {len(content):,} characters. The whole message is "
-                    "kept: export the conversation to read all of it."
-                )
-            if message.attachments:
-                st.caption(
-                    "  ·  ".join(
-                        f":material/attach_file: {as_text(a.name)} ({a.size / 1024:,.0f} KB)"
-                        for a in message.attachments
-                    )
-                )
-            if message.status in STATUS_TEXT:
-                st.caption(STATUS_TEXT[message.status])
-            if message.sources or message.tool_runs:
-                draw_sources(message)
-            if message.role == "assistant":
-                self.draw_answer_actions(message, number, last, problem)
-            elif message.role == "user":
-                with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-                    st.button(
-                        "Edit",
-                        key=f"{self.key}:edit:{number}",
-                        icon=":material/edit:",
-                        type="tertiary",
-                        help="Edit this message and ask again (the old version stays: switch back with ‹ ›).",
-                        on_click=lambda: st.session_state.update({f"{self.key}:editing": number}),
-                    )
-                    self.draw_branch_switch(message, number)
-
-    def draw_content(self, message: Message) -> str:
-        """The message's text; a JSON answer as a formatted JSON block. Returns why a JSON answer
-        does not parse ("" if it does, or is text)."""
-        content = message.content
-        if message.format == "json" and message.role == "assistant":
-            parsed = read_json_answer(content)
-            if not parsed.problem:
-                shown = json.dumps(parsed.value, indent=2, ensure_ascii=False)
-                st.code(shown[:SHOWN_CHARS], language="json", wrap_lines=True)
-                return ""
-            st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
-            return parsed.problem
-        st.markdown(inert_markdown(content[:SHOWN_CHARS]) if content else "*(no text)*")
-        return ""
-
-    def draw_answer_actions(self, message: Message, number: int, last: bool, problem: str) -> None:
-        """Copy, Regenerate (the last answer), Continue (an answer cut by the token cap), the model."""
-        if problem:
-            st.error(problem + (" Press Retry to ask again." if last else ""), icon=":material/data_object:")
-        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-            self.draw_branch_switch(message, number)
-            copy_button(message.content, key=f"{self.key}:copy:{number}")
-            if last and message.status == "length":
-                st.button(
-                    "Continue",
-                    key=f"{self.key}:continue",
-                    icon=":material/play_arrow:",
-                    on_click=self.request,
-                    args=(Action("continue"),),
-                )
-            if last:
-                st.button(
-                    "Retry" if problem else "Regenerate",
-                    key=f"{self.key}:regenerate",
-                    icon=":material/refresh:",
-                    help="A new answer to the same message (this one stays: switch back with ‹ ›).",
-                    on_click=self.request,
-                    args=(Action("regenerate"),),
-                )
-            if message.model:
-                st.caption(f":material/smart_toy: {as_text(message.model)}", help="The model that wrote this answer")
-
-    def draw_editor(self, message: Message, number: int) -> None:
-        """A user message being edited: Send asks it again in place of the original."""
-        field_key = f"{self.key}:edit-text"
-
-        def send() -> None:
-            text = st.session_state.get(field_key, "")
-            if not text.strip():
-                st.toast("Type a message first.")
-                return
-            self.request(Action("edit", text, number))
-
-        with st.form(f"{self.key}:edit-form", border=False):
-            st.text_area("Edit your message", value=message.content, key=field_key, height=120)
-            with st.container(horizontal=True, gap="small"):
-                st.form_submit_button("Send", icon=":material/send:", type="primary", on_click=send)
-                st.form_submit_button("Cancel", on_click=lambda: st.session_state.pop(f"{self.key}:editing", None))
 
     def draw_usage(self, runtime: Runtime, assistant: Assistant | None) -> None:
         """Tokens of the last answer, how full the window is, and what has left the model's view."""
