@@ -21,7 +21,7 @@ from model.assistant import Assistant
 from model.files import FileStore
 from model.parts import Attachment
 from settings import Settings
-from utils.documents import _EXTENSIONS, DocumentError
+from utils.documents import DOCUMENT_TYPES, DocumentError
 
 # ChatGPT's GPTs take 20 files too; and on two cores, building an index of 20 files at the size
 # limit (DOCUMENT_MAX_MB) already takes a while at Save.
@@ -29,9 +29,7 @@ MAX_FILES = 20
 # An export holds at most this much of the files' bytes (base64 adds a third): Streamlit keeps a
 # download in memory, and an import reads the whole file before checking it.
 EXPORT_FILES_BYTES = 25 * 2**20
-# what the uploader offers: every extension utils.documents reads, but "text", which Streamlit's
-# uploader takes for the MIME family text/* (any source file)
-FILE_TYPES = tuple(suffix.lstrip(".") for suffix in _EXTENSIONS if suffix != ".text")
+FILE_TYPES = DOCUMENT_TYPES
 
 Packed = dict[str, dict[str, str]]  # SHA-256 -> {"name": …, "data": base64}, an export's "files"
 

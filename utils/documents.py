@@ -54,6 +54,9 @@ _EXTENSIONS: dict[str, Kind] = {
     ".xhtml": "html",
     ".csv": "csv",
 }
+# What an upload field offers: every extension above but "text", which Streamlit's uploader takes
+# for the MIME family text/* (any source file).
+DOCUMENT_TYPES = tuple(suffix.lstrip(".") for suffix in _EXTENSIONS if suffix != ".text")
 _READABLE = "PDF, Word (DOCX), Markdown, plain text, HTML or CSV"
 CSV_ROWS_PER_SECTION = 50
 _pdfium_lock = threading.Lock()

@@ -32,7 +32,7 @@ from model.assistant import Assistant
 from model.message import Conversation, Message, as_path, merge, new_message_id, utc_now
 from model.parts import Attachment
 from model.store import StoreError
-from utils.documents import DocumentError
+from utils.documents import DOCUMENT_TYPES, DocumentError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
@@ -84,7 +84,6 @@ def suggested_title(chat_id: str) -> str:
         return _titles.get(chat_id, "")
 
 
-DOCUMENT_TYPES = ("pdf", "docx", "md", "markdown", "txt", "html", "htm", "csv")
 
 
 def sandbox_missing() -> str:
