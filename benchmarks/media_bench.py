@@ -12,8 +12,8 @@ component, and the peak (VmHWM).
   apart; then the median of `--runs` per recording. Real-time factor = seconds taken / seconds heard
   (the target is ≤ 0.5 on 2 cores). The check (decoding, resampling, the voice detector) is included.
 - Text to speech: `utils.speech.speak` on the local voice (Piper, a `python -m piper` process per
-  reading, as the app runs it), cache cleared before each run: one word (the process's start-up) and
-  100 words. Piper's own process's peak RSS is read from the child's RUSAGE_CHILDREN.
+  reading, as the app runs it), cache cleared before each run: one word (the process's start-up),
+  100 words, and the longest the local voice reads (an answer cut at LOCAL_MAX_CHARS). Piper's own process's peak RSS is read from the child's RUSAGE_CHILDREN.
 - OCR: `utils.ocr.read_text` on a rendered 1200×400 PNG of printed text: the first call (the engine
   built) and the median of `--runs` after.
 """
@@ -145,12 +145,19 @@ def tts_child(runs: int) -> dict[str, Any]:
     import wave
 
     from utils import speech
+    from utils.speakable import cap
 
     imported = rss_mb()
     local = local_settings()
     hundred = " ".join(" ".join(SENTENCES).split()[:100])
+    longest, _ = cap(" ".join(SENTENCES * 2), speech.LOCAL_MAX_CHARS)
     rows = []
-    for label, text in (("one word", "Hello."), ("100 words", hundred)):
+    cases = (
+        ("one word", "Hello."),
+        ("100 words", hundred),
+        (f"the local cap ({speech.LOCAL_MAX_CHARS:,} characters)", longest),
+    )
+    for label, text in cases:
         times, audio_s = [], 0.0
         for _ in range(runs):
             speech.clear_cache()

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 LOCAL_VOICE = "en_US-joe-medium"
 LOCAL_ENGINE = "Piper, joe (offline)"
-LOCAL_MAX_CHARS = 1_500  # ~250 words, ~90 s of speech: ~10 s to make on 2 cores
+LOCAL_MAX_CHARS = 1_200  # ~200 words, about a minute of speech: ~10 s to make on 2 cores
 REMOTE_MAX_CHARS = 4_000  # OpenAI's /audio/speech takes 4,096 characters at most
 LOCAL_TIMEOUT = 120.0  # seconds for the local voice; it is not a network call, so REQUEST_TIMEOUT does not apply
 DEFAULT_MODEL = "tts-1"  # OpenAI's names, for an endpoint set without SPEECH_MODEL / SPEECH_VOICE
