@@ -9,7 +9,7 @@ Nothing here draws; the page shows progress around `gather`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
@@ -100,6 +100,11 @@ def document_limits(settings: Settings):  # type: ignore[no-untyped-def]
     )
 
 
+def index_key(sha256s: Iterable[str]) -> str:
+    """The folder name of the index that holds exactly these files."""
+    return hashlib.sha256("\n".join(sorted(set(sha256s))).encode()).hexdigest()[:32]
+
+
 def index_for(
     attachments: list[Attachment], settings: Settings, on_progress: Callable[[float, str], None] | None = None
 ):  # type: ignore[no-untyped-def]
@@ -107,14 +112,16 @@ def index_for(
 
     An index is named by the files it holds, so a conversation reopened in a fresh session finds
     its index again without the files being uploaded again; it is rebuilt from the stored files
-    if it is gone."""
+    if it is gone. With an embedder configured, passages without vectors (new files, an index
+    built before, another model) are embedded here; if that fails the index searches by words
+    and its `find` says why."""
     from controller.documents import DocumentIndex
     from model.files import FileStore
     from utils.documents import parse
+    from utils.embeddings import embedder_for
 
     files = {a.sha256: a for a in attachments}
-    key = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:32]
-    index = DocumentIndex(settings.data_dir / "indexes" / key)
+    index = DocumentIndex(settings.data_dir / "indexes" / index_key(files), embedder_for(settings))
     present = {f.sha256 for f in index.files()}
     store = FileStore(settings.data_dir / "files")
     missing = [a for a in files.values() if a.sha256 not in present]
@@ -125,23 +132,62 @@ def index_for(
         stored = store.info(attachment.sha256)
         if stored is not None:
             index.add(parsed, stored)
+    index.embed_missing(on_progress)
     return index
 
 
+def prune_indexes(settings: Settings, referenced: Iterable[Iterable[str]], keep_newer_than: float = 600.0) -> int:
+    """Delete the indexes no saved conversation or assistant can use any more; how many were deleted.
+
+    `referenced` holds each owner's files (the sha256s of a conversation's attachments, on all its
+    branches; an assistant's knowledge files). An index is kept while its files are all among one
+    owner's, so the index of a branch with fewer files survives too. One changed in the last
+    `keep_newer_than` seconds is kept: it may belong to a chat whose first turn is not saved yet."""
+    import time
+
+    from controller.documents import DocumentIndex
+
+    folder = settings.data_dir / "indexes"
+    if not folder.is_dir():
+        return 0
+    owners = [frozenset(files) for files in referenced]
+    deleted = 0
+    for path in folder.iterdir():
+        if not path.is_dir() or path.name.startswith("."):
+            continue
+        changed = max((p.stat().st_mtime for p in (path, path / "current") if p.exists()), default=0.0)
+        if time.time() - changed < keep_newer_than:
+            continue
+        index = DocumentIndex(path)
+        try:
+            held = {f.sha256 for f in index.files()}
+        except RuntimeError:  # IndexBroken: nobody can search it either
+            held = set()
+        if held and any(held <= files for files in owners):
+            continue
+        index.delete()
+        deleted += 1
+    return deleted
+
+
 def search_documents(question: str, index, budget_tokens: int, count_tokens: Callable[[str], int]) -> Findings:  # type: ignore[no-untyped-def]
-    """The passages of the conversation's files that best answer `question`, fitted to the budget."""
+    """The passages of the conversation's files that best answer `question`, fitted to the budget.
+
+    A sentence in `problems` when meaning could not be searched (the words still answered)."""
     from controller.documents import fit_passages, passages_prompt
 
-    passages = fit_passages(index.retrieve(question, top_k=6), budget_tokens, count_tokens)
+    found = index.find(question, top_k=6)
+    problems = [found.note] if found.note else []
+    passages = fit_passages(found.passages, budget_tokens, count_tokens)
     sources = [
         Source(number, "document", p.file_name, p.where(), p.text[:EXCERPT_CHARS], sha256=p.sha256)
         for number, p in enumerate(passages, 1)
     ]
-    found = "\n".join(f"[{s.number}] {s.location}" for s in sources) or "nothing matched"
-    run = ToolRun("documents", question, found)
+    listed = "\n".join(f"[{s.number}] {s.location}" for s in sources) or "nothing matched"
+    run = ToolRun("documents", question, listed)
     if not passages:
-        return Findings(runs=[run])
-    return Findings(passages_prompt(passages), sources, [run])
+        return Findings(runs=[run], problems=problems)
+    return Findings(passages_prompt(passages), sources, [run], problems)
 
 
 def combine(*found: Findings) -> Findings:
