@@ -244,6 +244,22 @@ def test_regenerate_edit_and_copy(page: Page, app: str, fresh: FakeOpenAI) -> No
     assert page.evaluate("navigator.clipboard.readText()") == "Echo: What is Coimbra?"
 
 
+def test_older_answers_bring_their_copy_button_on_a_click(page: Page, app: str, fresh: FakeOpenAI) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_memory_page(page, app)
+    for turn in range(1, 6):
+        fresh.script.reply = f"answer number {turn}"
+        ask(page, f"question {turn}", 2 * turn)
+    answers = messages(page).filter(has_text="answer number")
+    # the newest four answers have the Copy component ready; the oldest a plain button
+    expect(page.locator("button.copy")).to_have_count(4)
+    expect(answers.nth(0).locator("button.copy")).to_have_count(0)
+    click(page, answers.nth(0).get_by_role("button", name="Copy"))
+    copy = answers.nth(0).locator("button.copy")
+    expect(copy).to_contain_text("Copied")  # copied at once: the click that brought it asked for it
+    assert page.evaluate("navigator.clipboard.readText()") == "answer number 1"
+
+
 def test_branches_survive_save_reload_export_and_import(
     browser: Browser, app: str, fresh: FakeOpenAI, folder: Path
 ) -> None:

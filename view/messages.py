@@ -15,6 +15,8 @@ from view import resources
 from view.chat_state import Action, Failure
 from view.copy_button import copy_button
 
+# Answers with a Copy button ready (each costs the browser on every run; see view/copy_button.py).
+COPY_BUTTONS = 4
 # Messages drawn at first; "Show earlier messages" adds as many again.
 SHOWN_MESSAGES = 60
 # What one message may cost the page: longer ones (a pasted or imported book) show their start.
@@ -103,6 +105,9 @@ class MessagesMixin:
                 on_click=lambda: st.session_state.update({f"{self.key}:shown": shown + SHOWN_MESSAGES}),
             )
         last = len(messages) - 1
+        answers = [n for n, m in enumerate(messages) if m.role == "assistant"]
+        ready = COPY_BUTTONS - (messages[-1].role == "user" if messages else 0)  # an answer comes after a question
+        self._copy_from = answers[-ready] if ready and len(answers) >= ready else 0
         self._branches = self.branches()
         for number, message in enumerate(messages[hidden:], hidden):
             with st.chat_message(message.role):
@@ -213,7 +218,7 @@ class MessagesMixin:
             st.error(problem + (" Press Retry to ask again." if last else ""), icon=":material/data_object:")
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
             self.draw_branch_switch(message, number)
-            copy_button(message.content, key=f"{self.key}:copy:{number}")
+            self.draw_copy(message, number)
             if last and message.status == "length":
                 st.button(
                     "Continue",
@@ -233,6 +238,22 @@ class MessagesMixin:
                 )
             if message.model:
                 st.caption(f":material/smart_toy: {as_text(message.model)}", help="The model that wrote this answer")
+
+    def draw_copy(self, message: Message, number: int) -> None:
+        """Copy, for the newest answers; an older one's plain button brings it (and copies at once
+        where the browser allows): a page of 30 answers would otherwise pay for 30 of them."""
+        key = f"{self.key}:copy:{number}"
+        asked = st.session_state.get(f"{self.key}:copy-asked") == number
+        if number >= getattr(self, "_copy_from", 0) or asked:
+            copy_button(message.content, key=key, now=asked)
+            return
+        st.button(
+            "Copy",
+            key=f"{key}:ask",
+            icon=":material/content_copy:",
+            type="tertiary",
+            on_click=lambda: st.session_state.update({f"{self.key}:copy-asked": number}),
+        )
 
     def draw_editor(self, message: Message, number: int) -> None:
         """A user message being edited: Send asks it again in place of the original."""
