@@ -84,6 +84,25 @@ def test_the_local_whisper_writes_down_what_the_local_voice_said(spoken: bytes, 
     assert transcribe.loaded() and not transcribe.uses_endpoint(local)
 
 
+def test_a_recording_longer_than_one_whisper_window_is_written_down_whole(local: Settings) -> None:
+    """Whisper reads 30 s at a time: nothing may be lost where one window ends and the next begins."""
+    said = (
+        "Every Saturday there is a story hour for young readers near the front desk. "
+        "If you lose a book, you will be asked to pay for a new copy. "
+        "The garden behind the building has benches where people sit and read in summer. "
+        "Volunteers help sort donated books on Tuesday and Thursday afternoons. "
+        "The copier takes coins or cards, and printing costs a little per page. "
+        "A small cafe beside the entrance sells tea, coffee and fresh bread. "
+        "Children can join the summer reading club and collect a sticker for each book. "
+        "The map room holds old charts of the coast and the river valley. "
+        "Large print books and audio books are on the shelves near the lift."
+    )
+    heard = transcribe.transcribe(speech.speak(said, local).data, "long.wav", local)
+    assert heard.seconds > 32
+    # tiny.en mishears 7-9 of these 118 words; a lost window would drop 70 or more
+    assert misheard(said, heard.text) <= len(words(said)) // 6, heard.text
+
+
 def test_an_8_khz_recording_is_written_down_too(spoken: bytes, local: Settings) -> None:
     phone = wav_bytes(at_rate(check(spoken, "said.wav", 300).samples, 8000), 8000)
     heard = transcribe.transcribe(phone, "call.wav", local)
