@@ -6,7 +6,7 @@ touches only this file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from queue import Empty
 
@@ -27,6 +27,9 @@ SYSTEM_PROMPT_ALLOWANCE = 256
 # Past this many characters a text is far beyond any model's window (~250k tokens): it is not
 # tokenized (seconds for a pasted book), only estimated, generously, at a token per 3 characters.
 COUNT_EXACTLY_UP_TO = 1_000_000
+
+
+Pictures = Mapping[str, Sequence[tuple[bytes, str]]]  # message id → (bytes, MIME) for a model that sees
 
 
 @lru_cache(maxsize=20_000)
@@ -66,11 +69,15 @@ def newest_that_fit(
     return kept
 
 
-def rebuild_memory(messages: Sequence[Message], llm: OpenAI, system_prompt: str = "") -> ChatMemoryBuffer:
-    """A fresh ChatMemoryBuffer holding the newest `messages` that fit the model's real window."""
+def rebuild_memory(
+    messages: Sequence[Message], llm: OpenAI, system_prompt: str = "", pictures: Pictures | None = None
+) -> ChatMemoryBuffer:
+    """A fresh ChatMemoryBuffer holding the newest `messages` that fit the model's real window,
+    with their `pictures` (by message id) for a model that sees."""
     limit = memory_token_limit(llm, system_prompt)
+    pictures = pictures or {}
     return ChatMemoryBuffer.from_defaults(
-        chat_history=[m.to_llamaindex() for m in newest_that_fit(messages, limit)],
+        chat_history=[m.to_llamaindex(pictures.get(m.id, ())) for m in newest_that_fit(messages, limit)],
         token_limit=limit,
         # Already cut to fit, each message counted once (and cached): the buffer would otherwise
         # tokenize the whole history again, joined into one string, on every get().
@@ -82,20 +89,37 @@ def _already_counted(text: str) -> list[int]:
     return []
 
 
-def stream_llm_reply(llm: OpenAI, messages: Sequence[Message], system_prompt: str) -> Iterator[str]:
+def stream_llm_reply(
+    llm: OpenAI, messages: Sequence[Message], system_prompt: str, pictures: Pictures | None = None
+) -> Iterator[str]:
     """Ask the model directly (no agent, no tools) with these messages; yield the text as it arrives."""
-    chat = [Message("system", system_prompt).to_llamaindex(), *(m.to_llamaindex() for m in messages)]
+    pictures = pictures or {}
+    chat = [
+        Message("system", system_prompt).to_llamaindex(),
+        *(m.to_llamaindex(pictures.get(m.id, ())) for m in messages),
+    ]
     for chunk in llm.stream_chat(chat):
         if chunk.delta:
             yield chunk.delta
 
 
 def stream_agent_reply(
-    llm: OpenAI, history: Sequence[Message], system_prompt: str, text: str, tools: Sequence[BaseTool] = ()
+    llm: OpenAI,
+    history: Sequence[Message],
+    system_prompt: str,
+    text: str,
+    tools: Sequence[BaseTool] = (),
+    pictures: Pictures | None = None,
+    question_pictures: Sequence[tuple[bytes, str]] = (),
 ) -> Iterator[str]:
     """Ask an OpenAIAgent whose memory is `history` (what fits), with `tools` it may call (run
-    code, search); yield the answer's text as it arrives, after any tool calls."""
-    memory = rebuild_memory(history, llm, system_prompt)
+    code, search); yield the answer's text as it arrives, after any tool calls. For a model that
+    sees, `pictures` go with their messages and `question_pictures` with the question."""
+    memory = rebuild_memory(history, llm, system_prompt, pictures)
+    if question_pictures:
+        # The agent takes the question as text: its pictures come in the user message just before it.
+        carrier = Message("user", f"(The {len(question_pictures)} picture(s) sent with my next message.)")
+        memory.put(carrier.to_llamaindex(question_pictures))
     agent = OpenAIAgent.from_tools(
         tools=list(tools), llm=llm, memory=memory, system_prompt=system_prompt, max_function_calls=MAX_TOOL_CALLS
     )

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from controller.agent import count_tokens, memory_token_limit, newest_that_fit, stream_agent_reply, stream_llm_reply
+from controller.agent import (
+    Pictures,
+    count_tokens,
+    memory_token_limit,
+    newest_that_fit,
+    stream_agent_reply,
+    stream_llm_reply,
+)
 from controller.guards import loop_start
 from controller.json_mode import JSON_INSTRUCTION, JsonAnswer, read_json_answer
 from controller.tools import Findings
@@ -163,6 +170,7 @@ class ChatController:
         timeout: float = 60.0,
         json_mode: bool = False,
         calls_tools: bool = False,
+        sees_pictures: bool = False,
     ) -> None:
         self._llm_factory = llm_factory
         self._served_models = served_models
@@ -173,24 +181,44 @@ class ChatController:
         self.timeout = timeout
         self.json_mode = json_mode  # answers are asked to be one JSON object (see read_json_answer)
         self.calls_tools = calls_tools  # the model can be given tools (else they run before it answers)
+        self.sees_pictures = sees_pictures  # the model takes pictures (else it is given the text read from them)
 
     def reply(
-        self, history: Sequence[Message], text: str, findings: Findings | None = None, tools: Sequence[object] = ()
+        self,
+        history: Sequence[Message],
+        text: str,
+        findings: Findings | None = None,
+        tools: Sequence[object] = (),
+        pictures: Pictures | None = None,
+        question_pictures: Sequence[tuple[bytes, str]] = (),
     ) -> Turn:
         """The answer to `text`, seeing every earlier turn in `history` that fits the window, what
         the tools found before (numbered sources to cite) in its instructions, and `tools` (LlamaIndex
-        tools, for a model that calls them) whose runs and sources go into `findings`."""
+        tools, for a model that calls them) whose runs and sources go into `findings`. A model that
+        sees gets `pictures` (by message id) and `question_pictures` (see controller.media)."""
         system = findings.instructions(self.system_prompt) if findings else self.system_prompt
         return Turn(
             self,
-            lambda llm: stream_agent_reply(llm, history, system, text, tools),  # type: ignore[arg-type]
+            lambda llm: stream_agent_reply(
+                llm,
+                history,
+                system,
+                text,
+                tools,  # type: ignore[arg-type]
+                pictures,
+                question_pictures,
+            ),
             findings=findings,
         )
 
-    def simple_reply(self, text: str, findings: Findings | None = None) -> Turn:
+    def simple_reply(
+        self, text: str, findings: Findings | None = None, question_pictures: Sequence[tuple[bytes, str]] = ()
+    ) -> Turn:
         """The answer to `text` alone: no memory of earlier turns."""
         system = findings.instructions(self.system_prompt) if findings else self.system_prompt
-        return Turn(self, lambda llm: stream_llm_reply(llm, [Message("user", text)], system), findings=findings)
+        question = Message("user", text)
+        pictures = {question.id: tuple(question_pictures)}
+        return Turn(self, lambda llm: stream_llm_reply(llm, [question], system, pictures), findings=findings)
 
     def context_window(self) -> int:
         """The model's window in tokens (asked of the endpoint once, then remembered)."""

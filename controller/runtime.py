@@ -158,7 +158,16 @@ class Runtime:
             timeout=settings.request_timeout,
             json_mode=json_mode,
             calls_tools=self.calls_tools,
+            sees_pictures=self.sees_pictures,
         )
+
+    @property
+    def sees_pictures(self) -> bool:
+        """Whether the model answering takes pictures; the embedded one cannot (it gets their text)."""
+        from controller.media import sees_pictures
+
+        info = self.provider()
+        return info.provider != "local" and sees_pictures(info.model)
 
     @property
     def calls_tools(self) -> bool:

@@ -188,11 +188,18 @@ class Message:
         )
         return message
 
-    def to_llamaindex(self) -> ChatMessage:
-        """The one place a Message becomes a LlamaIndex ChatMessage."""
-        from llama_index.core.llms import ChatMessage, MessageRole
+    def to_llamaindex(self, pictures: Sequence[tuple[bytes, str]] = ()) -> ChatMessage:
+        """The one place a Message becomes a LlamaIndex ChatMessage; `pictures` (bytes, MIME) go
+        with its text, for a model that sees."""
+        from llama_index.core.llms import ChatMessage, ImageBlock, MessageRole, TextBlock
 
-        return ChatMessage(role=MessageRole(self.role), content=self.content)
+        if not pictures:
+            return ChatMessage(role=MessageRole(self.role), content=self.content)
+        blocks = [
+            TextBlock(text=self.content),
+            *(ImageBlock(image=data, image_mimetype=mime) for data, mime in pictures),
+        ]
+        return ChatMessage(role=MessageRole(self.role), blocks=blocks)
 
     @classmethod
     def from_llamaindex(cls, message: ChatMessage) -> Message:

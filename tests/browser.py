@@ -153,3 +153,16 @@ def save_as(page: Page, name: str) -> None:
     sidebar(page).get_by_label("Conversation name").fill(name)
     click(page, sidebar(page).get_by_role("button", name="Confirm Save", exact=True))
     expect(sidebar(page).get_by_role("button", name=name)).to_be_visible(timeout=15_000)
+
+
+def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) -> None:
+    chooser = page.get_by_test_id("stChatInput").locator("input[type=file]")
+    uploads: list[object] = []
+    page.on("response", lambda r: uploads.append(r) if "/_stcore/upload_file" in r.url else None)
+    chooser.set_input_files([{"name": n, "mimeType": m, "buffer": b} for n, b, m in files])
+    expect(page.get_by_test_id("stChatInput").get_by_text(files[-1][0])).to_be_visible(timeout=15_000)
+    page.wait_for_function("() => true")  # let the upload requests start
+    deadline = time.monotonic() + 30
+    while len(uploads) < len(files) and time.monotonic() < deadline:  # each file is on the server
+        page.wait_for_timeout(50)
+    send(page, text)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,17 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from model.store import ConversationStore
-from tests.browser import click, messages, open_memory_page, save_as, send, settle, sidebar, streamlit_app
+from tests.browser import (
+    attach_and_send,
+    click,
+    messages,
+    open_memory_page,
+    save_as,
+    send,
+    settle,
+    sidebar,
+    streamlit_app,
+)
 from tests.openai_server import FakeOpenAI
 from tests.test_documents import make_docx, make_pdf
 from tests.test_imports import chatgpt_zip, trip
@@ -62,19 +71,6 @@ def app(api: FakeOpenAI, web: Web, folder: Path) -> Iterator[str]:
 def tool_results(api: FakeOpenAI) -> str:
     """What the tools gave the model in the last answer's requests."""
     return "\n".join(m.get("content") or "" for m in api.answer_requests[-1].messages if m.get("role") == "tool")
-
-
-def attach_and_send(page: Page, text: str, files: list[tuple[str, bytes, str]]) -> None:
-    chooser = page.get_by_test_id("stChatInput").locator("input[type=file]")
-    uploads: list[object] = []
-    page.on("response", lambda r: uploads.append(r) if "/_stcore/upload_file" in r.url else None)
-    chooser.set_input_files([{"name": n, "mimeType": m, "buffer": b} for n, b, m in files])
-    expect(page.get_by_test_id("stChatInput").get_by_text(files[-1][0])).to_be_visible(timeout=15_000)
-    page.wait_for_function("() => true")  # let the upload requests start
-    deadline = time.monotonic() + 30
-    while len(uploads) < len(files) and time.monotonic() < deadline:  # each file is on the server
-        page.wait_for_timeout(50)
-    send(page, text)
 
 
 def test_files_are_cited_by_page_and_found_again_after_a_reload(

@@ -70,7 +70,9 @@ def post(endpoint: Endpoint, path: str, error: type[AudioServiceError], what: st
             f"check your connection and {endpoint.base_hint} in .env."
         ) from None
     except httpx.HTTPError:
-        raise error(f"The connection to {name} broke off; try again.") from None
+        raise error(
+            f"The connection to the {endpoint.service} service at {endpoint.where} broke off; try again."
+        ) from None
     code = response.status_code
     if code < 400:
         return response

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from controller.chat import ChatController, Turn
+from controller.media import ForModel
 from controller.runtime import Runtime, warm_up
 from controller.tools import (
     SHARE_OF_WINDOW,
@@ -38,6 +39,7 @@ from utils.text import as_text, inert_markdown
 from view import resources
 from view.chat_state import Action, Failure, InFlight
 from view.choices import ChoicesMixin
+from view.media_view import MediaMixin, picture_types
 from view.messages import SHOWN_CHARS as SHOWN_CHARS
 from view.messages import MessagesMixin
 
@@ -84,8 +86,6 @@ def suggested_title(chat_id: str) -> str:
         return _titles.get(chat_id, "")
 
 
-
-
 def sandbox_missing() -> str:
     """Why code cannot run here ("" when the sandbox works)."""
     from utils.sandbox import available
@@ -93,7 +93,7 @@ def sandbox_missing() -> str:
     return available() or ""
 
 
-class ChatView(ChoicesMixin, MessagesMixin):
+class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
     title = "Chat"
     caption = ""
     remember = True
@@ -108,14 +108,19 @@ class ChatView(ChoicesMixin, MessagesMixin):
             "Message bnaGPT",
             key=f"{self.key}:input",
             accept_file="multiple",
-            file_type=list(DOCUMENT_TYPES),
-            max_upload_size=settings.document_max_mb,
+            file_type=[*DOCUMENT_TYPES, *picture_types()],
+            max_upload_size=max(settings.document_max_mb, settings.image_max_mb),
+            accept_audio=True,
         )
         action = st.session_state.pop(f"{self.key}:action", None)
         if prompt is not None:
+            self.forget_voice_note()
             text = prompt if isinstance(prompt, str) else prompt.text
             files = () if isinstance(prompt, str) else tuple((f.name, f.getvalue()) for f in prompt.files)
-            if text.strip() or files:
+            audio = None if isinstance(prompt, str) else prompt.audio
+            if audio is not None:
+                self.take_voice_note(audio.getvalue(), text, files)  # shown for review, sent by the user
+            elif text.strip() or files:
                 action = Action("ask", text, files=files)
             else:
                 st.toast("Type a message first.")
@@ -137,7 +142,8 @@ class ChatView(ChoicesMixin, MessagesMixin):
             self.answer(runtime, assistant, continuing)
         else:
             self.draw_failure()
-            if not self.messages:
+            self.draw_voice_note()
+            if not self.messages and st.session_state.get(f"{self.key}:voice") is None:
                 self.draw_starters(assistant)
         if problem := st.session_state.get(f"{self.key}:save-problem"):
             st.error(problem, icon=":material/save:")
@@ -172,9 +178,16 @@ class ChatView(ChoicesMixin, MessagesMixin):
     def store_files(self, files: tuple[tuple[str, bytes], ...]) -> list[Attachment]:
         """Check and store the files sent with a question; a file that cannot be read is named in
         one sentence and left out, the others go on."""
-        settings = resources.runtime().configured
+        from utils.images import sniff
+
+        runtime = resources.runtime()
+        settings = runtime.configured
         kept: list[Attachment] = []
         for name, data in files:
+            if sniff(data) is not None:  # by its bytes: a PDF named .png is read as the PDF it is
+                if (picture := self.store_picture(name, data, self.sees_pictures(runtime))) is not None:
+                    kept.append(picture)
+                continue
             try:
                 attachment, notes = attach(data, name, settings)
             except (DocumentError, OSError) as error:
@@ -192,14 +205,16 @@ class ChatView(ChoicesMixin, MessagesMixin):
         web, run code) and decides; for one that cannot, the chat's files (always) and the web
         (when switched on) are searched for `question` before it answers."""
         from controller.agent import count_tokens
+        from controller.media import is_picture
 
-        attachments = [a for m in self.messages for a in m.attachments]
+        attachments = [a for m in self.messages for a in m.attachments if not is_picture(a)]
         tools = () if assistant is None else assistant.tools
         web = bool(st.session_state.get(f"{self.key}:web")) or "web_search" in tools
         # the Simple page asks the model directly, without the agent: it gets what was found before
         calls_tools = controller.calls_tools and self.remember
         code = calls_tools and (bool(st.session_state.get(f"{self.key}:code")) or "run_code" in tools)
-        if not attachments and not web and not code:
+        draws = calls_tools and self.image_endpoint(runtime)
+        if not attachments and not web and not code and not draws:
             return Findings(), []
         window = controller.context_window()
         index, problems = None, []
@@ -224,6 +239,10 @@ class ChatView(ChoicesMixin, MessagesMixin):
                 index=index,
                 count_tokens=count_tokens,
             )
+            if draws:
+                from controller.images import image_tool
+
+                given.append(image_tool(runtime.settings, findings.runs.append))
             return findings, given
         found = [Findings(problems=problems)]
         if index is not None:
@@ -362,6 +381,9 @@ class ChatView(ChoicesMixin, MessagesMixin):
         else:
             flight = InFlight(self.chat_id, list(self.messages), self.open_conversation, self.tree, helper)
         with st.chat_message("assistant"):
+            if not continuing and self.picture_mode():
+                self.answer_with_picture(flight)
+                return
             if not self.ensure_model(runtime):
                 self.finish(flight, None)  # the question is kept (and saved) though nothing could answer
                 return
@@ -372,12 +394,15 @@ class ChatView(ChoicesMixin, MessagesMixin):
             stop = st.empty()
             findings: Findings | None = None
             tools: list[object] = []
+            media: ForModel | None = None
             if not continuing:
                 with body.container():
                     findings, tools = self.gather(runtime, controller, flight.messages[-1].content, assistant)
-                    for problem in findings.problems:
+                    media = self.for_model(flight.messages, controller)
+                    findings.runs.extend(media.runs)  # "read the text in the picture": kept with the answer
+                    for problem in [*findings.problems, *media.problems]:
                         st.warning(as_text(problem), icon=":material/travel_explore:")
-            turn = self.turn(controller, flight, findings, tools)
+            turn = self.turn(controller, flight, findings, tools, media)
             stop.button("Stop", key=f"{self.key}:stop", icon=":material/stop_circle:")
             try:
                 self._stream(turn, body, controller.json_mode)
@@ -408,13 +433,56 @@ class ChatView(ChoicesMixin, MessagesMixin):
         flight: InFlight,
         findings: Findings | None = None,
         tools: Sequence[object] = (),
+        media: ForModel | None = None,
     ) -> Turn:
         if flight.continued is not None:
             return controller.continue_reply(flight.messages, flight.continued)
-        *history, question = flight.messages
+        *history, question = media.messages if media is not None else flight.messages
+        pictures = media.pictures if media is not None else {}
         if self.remember:
-            return controller.reply(history, question.content, findings, tools)
-        return controller.simple_reply(question.content, findings)
+            return controller.reply(history, question.content, findings, tools, pictures, pictures.get(question.id, ()))
+        return controller.simple_reply(question.content, findings, pictures.get(question.id, ()))
+
+    def for_model(self, messages: list[Message], controller: ChatController) -> ForModel:
+        """The chat as the model is sent it: pictures for one that sees, their text for one that
+        cannot (read now if it was not yet: seconds, with a spinner)."""
+        from controller.media import for_model, is_picture
+
+        settings = resources.runtime().configured
+        if controller.sees_pictures or not any(is_picture(a) for m in messages for a in m.attachments):
+            return for_model(messages, controller.sees_pictures, settings)
+        with st.spinner("Reading the text in the pictures…"):
+            return for_model(messages, False, settings)
+
+    def picture_mode(self) -> bool:
+        return bool(st.session_state.get(f"{self.key}:image"))
+
+    def answer_with_picture(self, flight: InFlight) -> None:
+        """Answer the question with a picture made from it (the Image switch is on)."""
+        run, problem = self.make_picture(flight.messages[-1].content)
+        if run is None:
+            from utils.image_generation import NOT_CONFIGURED
+
+            self.failure = Failure(problem, retryable=problem != NOT_CONFIGURED)
+            self.finish(flight, None)  # the question is kept
+            self.draw_failure_body(self.failure)
+            return
+        settings = resources.runtime().configured
+        said = "Here is the picture."
+        if run.output:
+            said += f" The image service drew it from this prompt: {run.output}"
+        made = Message("assistant", said, model=settings.image_model or "image endpoint", tool_runs=(run,))
+        answer = self.finish(flight, None, made=made)
+        self.draw_message(answer, len(self.messages) - 1, last=True)
+
+    def sees_pictures(self, runtime: Runtime) -> bool:
+        return runtime.sees_pictures
+
+    @staticmethod
+    def image_endpoint(runtime: Runtime) -> bool:
+        from utils.image_generation import available
+
+        return available(runtime.configured)
 
     @staticmethod
     def _stream(turn: Turn, body, json_mode: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -436,9 +504,16 @@ class ChatView(ChoicesMixin, MessagesMixin):
                 draw(turn.text)
                 drawn = now
 
-    def finish(self, flight: InFlight, turn: Turn | None, controller: ChatController | None = None) -> Message:
-        """Keep the answer with the chat it belongs to; save it if that chat is saved."""
-        answer = None
+    def finish(
+        self,
+        flight: InFlight,
+        turn: Turn | None,
+        controller: ChatController | None = None,
+        made: Message | None = None,
+    ) -> Message:
+        """Keep the answer (`turn`'s, or one `made` without a model) with the chat it belongs to;
+        save it if that chat is saved."""
+        answer = made
         if turn is not None:
             answer = Message(
                 "assistant",

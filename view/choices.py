@@ -93,6 +93,21 @@ class ChoicesMixin:
             else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server) "
             "and Chatbot With Memory; the embedded model cannot.",
         )
+        picture = f"{self.key}:image-switch"
+        st.session_state[picture] = bool(st.session_state.get(f"{self.key}:image", False))
+        row.toggle(
+            "Image",
+            key=picture,
+            on_change=lambda: st.session_state.update({f"{self.key}:image": st.session_state[picture]}),
+            help="Answer with a picture made from your message (needs an image endpoint: IMAGE_API_BASE).",
+        )
+        if st.session_state[picture]:
+            from utils.image_generation import NOT_CONFIGURED, available
+
+            if available(runtime.configured):
+                st.caption(":material/image: Your next message is a description of the picture to make.")
+            else:
+                st.info(NOT_CONFIGURED, icon=":material/image:")
         if assistant is not None and assistant.description:
             st.caption(as_text(assistant.description))
         return runtime, assistant

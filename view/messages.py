@@ -9,11 +9,13 @@ from urllib.parse import quote
 import streamlit as st
 
 from controller.json_mode import read_json_answer
+from controller.media import is_picture
 from model.message import Message, branch_end
 from utils.text import as_text, inert_markdown
 from view import resources
 from view.chat_state import Action, Failure
 from view.copy_button import copy_button
+from view.media_view import draw_made_pictures, draw_pictures, draw_read_aloud, draw_read_aloud_button
 
 # Answers with a Copy button ready (each costs the browser on every run; see view/copy_button.py).
 COPY_BUTTONS = 4
@@ -26,7 +28,11 @@ STATUS_TEXT = {
     "repeating": ":material/repeat: stopped: the answer was repeating itself.",
     "length": ":material/content_cut: The answer reached its length limit.",
 }
-TOOL_NAMES = {"web_search": "Searched the web for", "documents": "Searched your files for", "run_code": "Ran code"}
+TOOL_NAMES = {
+    "web_search": "Searched the web for",
+    "documents": "Searched your files for",
+    "run_code": "Ran code",
+}
 
 
 def link(url: str) -> str:
@@ -57,7 +63,14 @@ def file_store():  # type: ignore[no-untyped-def]
 def draw_sources(message: Message) -> None:
     """The sources an answer cites, each with its passage on click, and what the tools did."""
     draw_code_runs(message)
-    searches = [r for r in message.tool_runs if r.tool != "run_code"]
+    for run in message.tool_runs:
+        if run.tool == "read_image":  # said openly: the answer comes from the text, not the picture
+            found = "no text was found in it" if run.output == "no text found" else "it was given the text read from it"
+            st.caption(
+                f":material/image: The model cannot see pictures: {found if run.ok else 'it could not be read'} "
+                f"(“{as_text(run.input[:200])}”)."
+            )
+    searches = [r for r in message.tool_runs if r.tool not in ("run_code", "read_image", "generate_image")]
     if not message.sources and not searches:
         return
     with st.expander(
@@ -172,13 +185,13 @@ class MessagesMixin:
                     f"Showing the first {SHOWN_CHARS:,} of {len(content):,} characters. The whole message is "
                     "kept: export the conversation to read all of it."
                 )
-            if message.attachments:
+            files = [a for a in message.attachments if not is_picture(a)]
+            if files:
                 st.caption(
-                    "  ·  ".join(
-                        f":material/attach_file: {as_text(a.name)} ({a.size / 1024:,.0f} KB)"
-                        for a in message.attachments
-                    )
+                    "  ·  ".join(f":material/attach_file: {as_text(a.name)} ({a.size / 1024:,.0f} KB)" for a in files)
                 )
+            draw_pictures(message.attachments)
+            draw_made_pictures(message)
             if message.status in STATUS_TEXT:
                 st.caption(STATUS_TEXT[message.status])
             if message.sources or message.tool_runs:
@@ -236,8 +249,11 @@ class MessagesMixin:
                     on_click=self.request,
                     args=(Action("regenerate"),),
                 )
+            if message.content.strip() and message.format != "json":
+                draw_read_aloud_button(self.key, message)
             if message.model:
                 st.caption(f":material/smart_toy: {as_text(message.model)}", help="The model that wrote this answer")
+        draw_read_aloud(self.key, message)
 
     def draw_copy(self, message: Message, number: int) -> None:
         """Copy, for the newest answers; an older one's plain button brings it (and copies at once
