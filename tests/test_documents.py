@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import time
 import zipfile
@@ -17,7 +18,16 @@ from filelock import FileLock
 
 import controller.documents as documents_controller
 from controller.agent import count_tokens
-from controller.documents import DocumentIndex, IndexBusy, Passage, fit_passages, passages_prompt, sentences, tokenize
+from controller.documents import (
+    DocumentIndex,
+    IndexBroken,
+    IndexBusy,
+    Passage,
+    fit_passages,
+    passages_prompt,
+    sentences,
+    tokenize,
+)
 from model.files import FileCorrupted, FileMissing, FileStore
 from utils.documents import DocumentError, Limits, parse
 
@@ -376,6 +386,52 @@ def test_the_index_survives_a_restart_without_parsing_again(
     reopened = DocumentIndex(index.folder)
     assert reopened.retrieve("copper") == before
     assert [f.name for f in reopened.files()] == ["contrato.pdf", "relatório.docx", "trip.md"]
+
+
+FILLER = " ".join(f"filler{n}" for n in range(120))  # words no question asks for
+
+
+def test_words_close_together_outrank_the_same_words_far_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, index = FileStore(tmp_path / "files"), DocumentIndex(tmp_path / "ix")
+    apart = f"Copper was mined in the hills. {FILLER} The harbour froze in winter."
+    together = f"{FILLER} Copper left the harbour on barges. {FILLER[:300]}"
+    index_file(index, store, apart.encode(), "apart.txt")
+    index_file(index, store, together.encode(), "together.txt")
+    assert [p.file_name for p in index.retrieve("copper harbour")] == ["together.txt", "apart.txt"]
+    # scored by whole passages only (before windows), the shorter passage wins: windows made the difference
+    monkeypatch.setattr(documents_controller, "_windows", lambda tokens, head: [tokens])
+    whole = DocumentIndex(tmp_path / "whole")
+    index_file(whole, store, apart.encode(), "apart.txt")
+    index_file(whole, store, together.encode(), "together.txt")
+    assert [p.file_name for p in whole.retrieve("copper harbour")] == ["apart.txt", "together.txt"]
+
+
+def test_windows_cover_every_word_of_a_passage() -> None:
+    tokens = [f"w{n}" for n in range(203)]
+    windows = documents_controller._windows(["head", *tokens], 1)
+    assert all(w[0] == "head" and len(w) <= documents_controller.WINDOW_TOKENS + 1 for w in windows)
+    assert {t for w in windows for t in w[1:]} == set(tokens)
+    assert documents_controller._windows(["short"], 0) == [["short"]]
+
+
+def test_an_index_written_before_windows_is_read_and_searched_the_same(filled: tuple[DocumentIndex, FileStore]) -> None:
+    index, _ = filled
+    before = [index.retrieve(q) for q in ("copper ships", "ação coletiva", "北京")]
+    version = index.folder / (index.folder / "current").read_text()
+    shutil.rmtree(version / "windows")
+    (version / "window-owners.npy").unlink()
+    reopened = DocumentIndex(index.folder)
+    assert [reopened.retrieve(q) for q in ("copper ships", "ação coletiva", "北京")] == before
+
+
+def test_damaged_window_arrays_are_a_broken_index(
+    filled: tuple[DocumentIndex, FileStore],
+) -> None:
+    index, _ = filled
+    version = index.folder / (index.folder / "current").read_text()
+    (version / "window-owners.npy").write_bytes(b"not numpy")
+    with pytest.raises(IndexBroken, match="add the files again"):
+        DocumentIndex(index.folder).retrieve("copper")
 
 
 def test_adding_the_same_file_again_adds_nothing(filled: tuple[DocumentIndex, FileStore]) -> None:
