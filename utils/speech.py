@@ -6,8 +6,9 @@ The local voice is Piper (`piper-tts`, GPL-3.0-or-later) speaking `en_US-joe-med
 request runs `python -m piper` as a process of its own, text on its stdin, raw 16-bit samples on its
 stdout (no file is written), with an environment that holds no key. Chosen over Debian's espeak-ng
 (also GPL) for how it sounds: the local Whisper misheard 7 % of its words against espeak-ng's 19 %
-on the same sentences. The price: ~0.8 s to start and 5–8 s per 100 words (~30 s of speech) on 2
-cores, and ~280 MB in its process while it speaks, against espeak-ng's 0.03 s (benchmarks/media_bench.py).
+on the same sentences. The price: ~0.5 s to start and ~1.7 s per 100 words (~30 s of speech) on a
+quiet 2-core machine (3-4x that when other work holds the cores), and ~270 MB in its own process
+while it speaks, against espeak-ng's 0.03 s (benchmarks/media_bench.py).
 
 Audio is made when asked and kept only in a small in-memory cache (pressing Read aloud twice makes
 it once); nothing is written to the conversations. Failures raise `SpeechError`, one sentence each.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 LOCAL_VOICE = "en_US-joe-medium"
 LOCAL_ENGINE = "Piper, joe (offline)"
-LOCAL_MAX_CHARS = 1_200  # ~200 words, about a minute of speech: ~10 s to make on 2 cores
+LOCAL_MAX_CHARS = 2_500  # ~420 words, ~2 min of speech: ~7 s to make on a quiet 2-core machine
 REMOTE_MAX_CHARS = 4_000  # OpenAI's /audio/speech takes 4,096 characters at most
 LOCAL_TIMEOUT = 120.0  # seconds for the local voice; it is not a network call, so REQUEST_TIMEOUT does not apply
 DEFAULT_MODEL = "tts-1"  # OpenAI's names, for an endpoint set without SPEECH_MODEL / SPEECH_VOICE

