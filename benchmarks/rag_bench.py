@@ -282,8 +282,9 @@ QUALITY_HEADER = (
 # --- QueryFusionRetriever, for comparison ---
 
 
-def fusion_retriever(index: Any, top_k: int) -> Any:
-    """LlamaIndex's QueryFusionRetriever over the index's words and meaning, RRF, one query, no LLM."""
+def fusion_retriever(index: Any, top_k: int, embed: Any = None) -> Any:
+    """LlamaIndex's QueryFusionRetriever over the index's words and meaning, RRF, one query, no LLM.
+    `embed(question)` gives the question's vector (the index's embedder when None)."""
     from llama_index.core.base.base_retriever import BaseRetriever
     from llama_index.core.llms import MockLLM
     from llama_index.core.retrievers import QueryFusionRetriever
@@ -302,7 +303,9 @@ def fusion_retriever(index: Any, top_k: int) -> Any:
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
             import numpy as np
 
-            scores = version.dense.scores(index.embedder.embed([query_bundle.query_str])[0], len(version.passages))
+            question = query_bundle.query_str
+            vector = embed(question) if embed else index.embedder.embed([question])[0]
+            scores = version.dense.scores(vector, len(version.passages))
             ranked = np.argsort(-scores, kind="stable")[:FUSE_DEPTH]
             return [NodeWithScore(node=_node(TextNode, version.passages[i]), score=float(scores[i])) for i in ranked]
 
@@ -313,6 +316,34 @@ def fusion_retriever(index: Any, top_k: int) -> Any:
         num_queries=1,
         use_async=False,
         similarity_top_k=top_k,
+    )
+
+
+def measure_fusion(index: Any, questions: list[dict[str, Any]], repeat: int) -> None:
+    """What a question costs apart: its embedding (the HTTP round trip included), then the fusion alone
+    with the vector at hand, directly and by QueryFusionRetriever."""
+    version = index._current()
+    vectors, embed_ms = {}, []
+    for question in questions:
+        start = time.perf_counter()
+        vectors[question["question"]] = index.embedder.embed([question["question"]])[0]
+        embed_ms.append((time.perf_counter() - start) * 1000)
+    fusion = fusion_retriever(index, TOP_K, vectors.__getitem__)
+
+    def median_ms(run: Any) -> float:
+        times = []
+        for question in questions:
+            for _ in range(repeat):
+                start = time.perf_counter()
+                run(question["question"])
+                times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    direct = median_ms(lambda q: version.search(q, TOP_K, vectors[q]))
+    framework = median_ms(fusion.retrieve)
+    print(
+        f"\none question, ms (median): its embedding {statistics.median(embed_ms):.1f} (max {max(embed_ms):.1f}); "
+        f"then words + meaning fused: directly {direct:.2f}, by QueryFusionRetriever {framework:.2f}"
     )
 
 
@@ -496,6 +527,7 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
         f_ranks, f_latencies, _ = ask(lambda q, k: fused_passages(fusion, q), questions, repeat)
         timing = f" {statistics.median(f_latencies):.1f} | {max(f_latencies):.1f} |"
         print(quality_row("the same by LlamaIndex's QueryFusionRetriever", corpus, f_ranks, questions, timing))
+        measure_fusion(hybrid, questions, args.repeat)
     else:
         print("| BM25 + dense (hybrid) | not measured: no embedder (--embedder) | | | | | | | | |")
     print(
