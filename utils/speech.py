@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 LOCAL_VOICE = "en_US-joe-medium"
 LOCAL_ENGINE = "Piper, joe (offline)"
-LOCAL_MAX_CHARS = 2_500  # ~420 words, ~2 min of speech: ~7 s to make on a quiet 2-core machine
+LOCAL_MAX_CHARS = 2_500  # ~450 words, ~2 min of speech: ~8 s to make on a quiet 2-core machine
 REMOTE_MAX_CHARS = 4_000  # OpenAI's /audio/speech takes 4,096 characters at most
 LOCAL_TIMEOUT = 120.0  # seconds for the local voice; it is not a network call, so REQUEST_TIMEOUT does not apply
 DEFAULT_MODEL = "tts-1"  # OpenAI's names, for an endpoint set without SPEECH_MODEL / SPEECH_VOICE
