@@ -186,6 +186,13 @@ class DocumentIndex:
             vector = self.embedder.embed([query])[0]
         except EmbeddingError as error:
             return Found(version.search(query, top_k), f"The files were searched by words only: {error}")
+        assert version.dense is not None  # embedded_with said so
+        if len(vector) != version.dense.vectors.shape[1]:  # the model changed behind the same name
+            with self._writing():
+                current = self._current()
+                self._commit(_Version(current.files, current.passages, current.bm25, current.windows))
+            why = f"The files were searched by words only: {self.embedder.model} changed; they are embedded again next time."
+            return Found(current.search(query, top_k), why)
         return Found(version.search(query, top_k, vector))
 
     def as_retriever(self, top_k: int = 5) -> Any:
@@ -481,6 +488,8 @@ class _Version:
         rows: list[int] = []
         owners: list[int] = []
         old = self.dense if self.dense is not None and self.dense.model == model else None
+        if old is not None and old.vectors.shape[1] != vectors.shape[1]:
+            old = None  # the same name now gives vectors of another size: those kept are worthless
         covered = old.covered() if old is not None else set()
         for i, passage in enumerate(self.passages):
             if i not in covered:

@@ -28,19 +28,20 @@ DIMENSIONS = 64
 CONCEPTS = {"automobile": "car", "vehicle": "car", "car": "car", "physician": "doctor", "doctor": "doctor"}
 
 
-def fake_vector(text: str) -> list[float]:
-    vector = np.zeros(DIMENSIONS)
+def fake_vector(text: str, dimensions: int = DIMENSIONS) -> list[float]:
+    vector = np.zeros(dimensions)
     for word in re.findall(r"\w+", text.lower()):
         concept = CONCEPTS.get(word, word)
-        vector[int(hashlib.sha256(concept.encode()).hexdigest(), 16) % DIMENSIONS] += 1.0
+        vector[int(hashlib.sha256(concept.encode()).hexdigest(), 16) % dimensions] += 1.0
     return [float(x) for x in vector]
 
 
-def embeddings_route(model_tag: str = "") -> Callable[[Recorded], Reply]:
+def embeddings_route(model_tag: str = "", dimensions: int = DIMENSIONS) -> Callable[[Recorded], Reply]:
     def route(request: Recorded) -> Reply:
         inputs = request.body["input"]
         data = [
-            {"object": "embedding", "index": i, "embedding": fake_vector(model_tag + t)} for i, t in enumerate(inputs)
+            {"object": "embedding", "index": i, "embedding": fake_vector(model_tag + t, dimensions)}
+            for i, t in enumerate(inputs)
         ]
         return Reply(200, "application/json", json.dumps({"object": "list", "data": data}).encode())
 
@@ -214,6 +215,22 @@ def test_a_new_model_embeds_again_and_a_failed_embedding_is_said(fake_api: FakeO
     found = third.find("cider")
     assert found.passages[0].file_name == "orchard.txt"
     assert found.note is not None and "refused the key (HTTP 401)" in found.note
+
+
+def test_a_model_that_changes_behind_the_same_name_is_embedded_again(fake_api: FakeOpenAI, tmp_path: Path) -> None:
+    fake_api.routes["/embeddings"] = embeddings_route()
+    settings = settings_for(tmp_path, fake_api.base_url)
+    attachments = attach_all(settings)
+    index_for(attachments, settings)
+    fake_api.routes["/embeddings"] = embeddings_route(dimensions=32)  # e.g. another model pulled under that tag
+    found = index_for(attachments, settings).find("doctor Tuesday", top_k=1)
+    assert found.passages[0].file_name == "clinic.txt"
+    assert found.note == "The files were searched by words only: fake-embed changed; they are embedded again next time."
+    again = index_for(attachments, settings)
+    meant = again.find("physician", top_k=1)
+    assert meant.note is None and meant.passages[0].file_name == "clinic.txt"
+    version = again.folder / (again.folder / "current").read_text()
+    assert np.load(version / "vectors.npy").shape == (3, 32)
 
 
 def test_adding_and_removing_files_keeps_each_passage_with_its_own_vector(fake_api: FakeOpenAI, tmp_path: Path) -> None:
