@@ -135,7 +135,9 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         self.draw_notice()
         if action is not None:
             self.failure = None
-            action = self.apply(action)
+            action = self.apply(action)  # says now what became of files sent with a question
+        else:
+            self.draw_file_notes()  # and goes on saying it until the next question
         continuing = action is not None and action.kind == "continue" and self._can_continue()
         self.draw_history(hide_last=continuing)
         if action is not None and (action.kind != "continue" or continuing):
@@ -156,6 +158,7 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         st.session_state.pop(f"{self.key}:editing", None)
         messages = self.messages
         if action.kind == "ask":
+            st.session_state[f"{self.key}:file-notes"] = []
             attachments = self.store_files(action.files)
             if not action.text.strip() and not attachments:
                 return None  # every file was refused (each said why), and there is no text
@@ -191,10 +194,10 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             try:
                 attachment, notes = attach(data, name, settings)
             except (DocumentError, OSError) as error:
-                st.error(f"{as_text(name)}: {as_text(str(error))}", icon=":material/attach_file:")
+                self.file_note("error", f"{as_text(name)}: {as_text(str(error))}", ":material/attach_file:")
                 continue
             for note in notes:
-                st.info(f"{as_text(name)}: {as_text(note)}", icon=":material/attach_file:")
+                self.file_note("info", f"{as_text(name)}: {as_text(note)}", ":material/attach_file:")
             kept.append(attachment)
         return kept
 
@@ -290,7 +293,7 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         self.failure = None
         st.session_state[f"{self.key}:chat-id"] = uuid.uuid4().hex
         st.session_state.pop(f"{self.key}:shown", None)
-        for state in ("notice", "action", "save-problem"):
+        for state in ("notice", "action", "save-problem", "file-notes"):
             st.session_state.pop(f"{self.key}:{state}", None)
 
     def request(self, action: Action) -> None:

@@ -138,6 +138,17 @@ class MediaMixin:
     def request(self, action: Action) -> None:
         raise NotImplementedError
 
+    # what became of the files sent with the last question ------------------
+    def file_note(self, level: str, text: str, icon: str) -> None:
+        """Say something about a file sent with the question, now and until the next question (a
+        rerun after the answer must not take the sentence away before it is read)."""
+        st.session_state.setdefault(f"{self.key}:file-notes", []).append((level, text, icon))
+        getattr(st, level)(text, icon=icon)
+
+    def draw_file_notes(self) -> None:
+        for level, text, icon in st.session_state.get(f"{self.key}:file-notes", ()):
+            getattr(st, level)(text, icon=icon)
+
     # voice in ---------------------------------------------------------------
     def take_voice_note(self, audio: bytes, typed: str, files: tuple[tuple[str, bytes], ...]) -> None:
         """Write down a recording; the text waits on the page for the user to send it."""
@@ -203,16 +214,16 @@ class MediaMixin:
         try:
             attachment, notes = attach_image(data, name, settings)
         except (ImageError, OSError) as error:
-            st.error(f"{as_text(name)}: {as_text(str(error))}", icon=":material/image:")
+            self.file_note("error", f"{as_text(name)}: {as_text(str(error))}", ":material/image:")
             return None
         for note in notes:
-            st.info(as_text(note), icon=":material/image:")
+            self.file_note("info", as_text(note), ":material/image:")
         if not sees:
             try:
                 with st.spinner(f"Reading the text in {as_text(name)}…"):
                     image_text(attachment, settings)  # kept beside the picture: the turn finds it
             except (OcrError, OSError, LookupError) as error:
-                st.warning(f"{as_text(name)}: {as_text(str(error))}", icon=":material/image:")
+                self.file_note("warning", f"{as_text(name)}: {as_text(str(error))}", ":material/image:")
         return attachment
 
     # pictures out -----------------------------------------------------------
