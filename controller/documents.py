@@ -149,6 +149,32 @@ class Found:
     note: str | None = None
 
 
+class Indexes:
+    """Several indexes searched as one (a chat's own files and its assistant's knowledge): each
+    ranks its passages, and the rankings are fused by reciprocal rank, since scores of different
+    indexes cannot be compared (each weighs words by its own files)."""
+
+    def __init__(self, *indexes: DocumentIndex) -> None:
+        self.indexes = indexes
+
+    def find(self, query: str, top_k: int = 5) -> Found:
+        if len(self.indexes) == 1:
+            return self.indexes[0].find(query, top_k)
+        founds = [index.find(query, top_k) for index in self.indexes]
+        fused: dict[tuple[str, str], tuple[float, Passage]] = {}
+        for found in founds:
+            for rank, passage in enumerate(found.passages, 1):
+                key = (passage.sha256, passage.text)  # a file in both is one file
+                score = fused.get(key, (0.0, passage))[0] + 1.0 / (RRF_K + rank)
+                fused[key] = (score, passage)
+        best = sorted(fused.values(), key=lambda pair: pair[0], reverse=True)[:top_k]
+        notes = [f.note for f in founds if f.note]
+        return Found([passage for _, passage in best], notes[0] if notes else None)
+
+    def retrieve(self, query: str, top_k: int = 5) -> list[Passage]:
+        return self.find(query, top_k).passages
+
+
 class DocumentIndex:
     """One owner's files, searchable: `add` a parsed file, `retrieve` passages for a question, `delete` it all.
 

@@ -218,6 +218,7 @@ def add_sources(findings: Findings, found: Findings) -> str:
         context = context.replace(f"[{source.number}]", f"[{source.number + shift}]")
     findings.sources += [replace(s, number=s.number + shift) for s in found.sources]
     findings.runs += found.runs
+    findings.problems += [p for p in found.problems if p not in findings.problems]
     return context or (found.problems[0] if found.problems else "Nothing was found.")
 
 

@@ -499,3 +499,36 @@ def test_an_import_names_the_files_it_came_without(tmp_path: Path) -> None:
     assert warning.value.startswith("Imported 1 assistant: “Pump helper”.")
     assert "manual\\.pdf is not in the file nor on this machine" in warning.value
     assert controller().list()[0].knowledge == ()
+
+
+def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_openai: FakeOpenAI) -> None:
+    config = settings.get_settings()
+    manual = make_pdf([["Pump manual.", "The pressure valve of the pump opens at 4 bar."]])
+    added = add_files((), [("pump-manual.pdf", manual)], config)
+    made = controller().create(name="Pump expert", knowledge=added.files)
+    use_fake_openai.script.tool_calls = [("search_files", {"query": "pressure valve opens"})]
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
+    at.switch_page(MEMORY_PAGE).run()
+    at.session_state["memory:assistant"] = made.id
+    at.run()
+    at.chat_input[0].set_value("At what pressure does the valve open?").run()
+    assert not at.exception, at.exception
+    given = "\n".join(
+        m.get("content") or "" for m in use_fake_openai.answer_requests[-1].messages if m.get("role") == "tool"
+    )
+    assert "4 bar" in given and "pump-manual.pdf" in given  # the assistant's file was searched
+    answer = at.session_state["memory:messages"][-1]
+    assert [s.title for s in answer.sources] == ["pump-manual.pdf"]
+
+
+def test_two_indexes_are_searched_as_one_ranked_by_both() -> None:
+    from controller.documents import Indexes
+    from controller.tools import index_for
+
+    config = settings.get_settings()
+    chat_files = add_files((), [("notes.md", b"# Notes\n\nThe ferry to the island leaves at nine.\n")], config)
+    knowledge = add_files((), [("guide.md", b"# Guide\n\nThe island ferry costs four euros.\n")], config)
+    both = Indexes(index_for(list(chat_files.files), config), index_for(list(knowledge.files), config))
+    found = both.find("island ferry", top_k=4)
+    assert {p.file_name for p in found.passages} == {"notes.md", "guide.md"}
+    assert [p.file_name for p in both.find("costs euros", top_k=4).passages][0] == "guide.md"

@@ -138,7 +138,7 @@ def test_a_slow_or_absent_endpoint_is_one_sentence(fake_api: FakeOpenAI) -> None
 
 
 def test_the_settings_choose_the_embedder(tmp_path: Path) -> None:
-    assert embedder_for(settings_for(tmp_path, "")) is None
+    assert embedder_for(settings_for(tmp_path, "", model="")) is None
     remote = embedder_for(settings_for(tmp_path, "http://127.0.0.1:9/v1"))
     assert isinstance(remote, OpenAIEmbedder) and remote.model == "fake-embed"
     assert isinstance(embedder_for(settings_for(tmp_path, "", model="local")), LocalEmbedder)

@@ -68,3 +68,13 @@ def test_app_data_lives_beside_the_conversations_unless_data_dir_says_otherwise(
     assert beside.data_dir == tmp_path / "a" and beside.preferences_file == tmp_path / "a" / "preferences.json"
     chosen = from_environ({"DATA_DIR": str(tmp_path / "data")}, dotenv_path=None)
     assert chosen.conversations_file == tmp_path / "data" / "conversations.json"
+
+
+def test_an_embedding_endpoint_needs_its_model_and_a_model_its_endpoint(tmp_path: Path) -> None:
+    none = tmp_path / "none"
+    with pytest.raises(SettingsError, match="EMBED_MODEL is missing"):
+        from_environ({"EMBED_API_BASE": "http://127.0.0.1:11434/v1"}, dotenv_path=none)
+    with pytest.raises(SettingsError, match="EMBED_API_BASE is empty"):
+        from_environ({"EMBED_MODEL": "nomic-embed-text"}, dotenv_path=none)
+    local = from_environ({"EMBED_MODEL": "local"}, dotenv_path=none)
+    assert local.embed_model == "local" and not local.embed_api_base

@@ -443,6 +443,10 @@ class AssistantsView:
             return
         self.close_panel()
         self.say("toast", f"Deleted “{as_text(name)}”." if deleted else GONE)
+        if deleted:
+            from controller.cleanup import forget_unused_indexes
+
+            forget_unused_indexes(resources.runtime())  # its knowledge's index, unless another uses it
 
     # the Default assistant ----------------------------------------------------------------
     def default_section(self) -> None:

@@ -208,25 +208,23 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         web, run code) and decides; for one that cannot, the chat's files (always) and the web
         (when switched on) are searched for `question` before it answers."""
         from controller.agent import count_tokens
+        from controller.knowledge import knowledge_of
         from controller.media import is_picture
 
         attachments = [a for m in self.messages for a in m.attachments if not is_picture(a)]
+        knowledge = knowledge_of(assistant)
         tools = () if assistant is None else assistant.tools
         web = bool(st.session_state.get(f"{self.key}:web")) or "web_search" in tools
         # the Simple page asks the model directly, without the agent: it gets what was found before
         calls_tools = controller.calls_tools and self.remember
         code = calls_tools and (bool(st.session_state.get(f"{self.key}:code")) or "run_code" in tools)
         draws = calls_tools and self.image_endpoint(runtime)
-        if not attachments and not web and not code and not draws:
+        if not attachments and not knowledge and not web and not code and not draws:
             return Findings(), []
         window = controller.context_window()
         index, problems = None, []
-        if attachments:
-            with st.status("Reading your files…") as status:
-                try:
-                    index = index_for(attachments, runtime.configured, lambda _, text: status.update(label=text))
-                except (DocumentError, OSError, RuntimeError) as error:
-                    problems.append(f"Your files could not be searched: {error}")
+        if attachments or knowledge:
+            index, problems = self.indexes(attachments, knowledge, runtime)
         if code and (missing := sandbox_missing()):
             problems.append(missing)
             code = False
@@ -254,6 +252,26 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             with st.status("Searching the web…"):
                 found.append(search_the_web(question, runtime.settings, budget_chars(window)))
         return combine(*found), []
+
+    @staticmethod
+    def indexes(attachments: list[Attachment], knowledge: list[Attachment], runtime: Runtime):  # type: ignore[no-untyped-def]
+        """The chat's own files and the assistant's knowledge, searchable as one (each its own
+        index: the assistant's is built once, at its Save, and shared by all its chats)."""
+        from controller.documents import Indexes
+
+        found, problems = [], []
+        for files, label, what in (
+            (attachments, "Reading your files…", "Your files"),
+            (knowledge, "Reading the assistant's files…", "The assistant's files"),
+        ):
+            if not files:
+                continue
+            with st.status(label) as status:
+                try:
+                    found.append(index_for(files, runtime.configured, lambda _, text: status.update(label=text)))
+                except (DocumentError, OSError, LookupError, RuntimeError) as error:
+                    problems.append(f"{what} could not be searched: {error}")
+        return (Indexes(*found) if found else None), problems
 
     # state ------------------------------------------------------------------
     @property

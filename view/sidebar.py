@@ -52,6 +52,7 @@ from model.search import SearchHit, SearchUnavailable
 from model.store import ConversationNotFound, ConversationSummary, NameTaken, StoreError
 from model.transfer import ImportFailed
 from utils.text import as_text
+from view import resources
 
 LABEL_CHARS = 48  # longer names are cut on their button (the whole name is its tooltip)
 
@@ -470,6 +471,10 @@ class ConversationSidebar:
         self.close_panel()
         self.on_deleted(conversation_id)
         self.say("toast", "Deleted." if deleted else GONE)
+        if deleted:
+            from controller.cleanup import forget_unused_indexes
+
+            forget_unused_indexes(resources.runtime())  # its files' index, unless another uses it
 
     # import -------------------------------------------------------------------------------
     def import_section(self) -> None:
