@@ -147,6 +147,16 @@ def choose_from_menu(page: Page, menu, item: str) -> None:  # type: ignore[no-un
     click(page, entry)
 
 
+def conversation_menu(page: Page, conversation_id: str, item: str) -> None:
+    """Choose `item` in a saved conversation's ⋯ menu; only the open conversation has one, so it is
+    opened first if it is not."""
+    menu = sidebar(page).locator(f".st-key-conv-{conversation_id}-menu")
+    if menu.count() == 0:
+        click(page, sidebar(page).locator(f".st-key-conv-{conversation_id}-open button"))
+        expect(menu).to_be_visible(timeout=15_000)
+    choose_from_menu(page, menu, item)
+
+
 def save_as(page: Page, name: str) -> None:
     """Save the chat on screen under `name` from the sidebar, and wait until it is listed."""
     click(page, sidebar(page).get_by_role("button", name="Save", exact=True))

@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from model.store import ConversationStore
-from tests.browser import app_env, choose_from_menu, click, messages, open_memory_page, settle, sidebar, streamlit_app
+from tests.browser import app_env, click, conversation_menu, messages, open_memory_page, settle, sidebar, streamlit_app
 from tests.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def test_search_5000_conversations_then_pin_and_archive(page: Page, tmp_path: Pa
         expect(entry(page, "conversation 04999")).to_be_visible()
         pinned = ConversationStore(file).find("conversation 04985")
         assert pinned is not None
-        choose_from_menu(page, sidebar(page).locator(f".st-key-conv-{pinned.id}-menu"), "Pin")
+        conversation_menu(page, pinned.id, "Pin")
         expect(page.get_by_text("Pinned “conversation 04985”.")).to_be_visible(timeout=15_000)
         open_buttons = sidebar(page).locator("[data-testid='stButton'] button").filter(has_text="conversation 0")
         expect(open_buttons.first).to_have_accessible_name("conversation 04985")
@@ -101,13 +101,13 @@ def test_search_5000_conversations_then_pin_and_archive(page: Page, tmp_path: Pa
 
         archived = ConversationStore(file).find("conversation 04999")
         assert archived is not None
-        choose_from_menu(page, sidebar(page).locator(f".st-key-conv-{archived.id}-menu"), "Archive")
+        conversation_menu(page, archived.id, "Archive")
         expect(entry(page, "conversation 04999")).to_have_count(0, timeout=15_000)
         section = sidebar(page).get_by_test_id("stExpander").filter(has_text="Archived (1)")
         expect(section).to_be_visible()
         section.get_by_text("Archived (1)").click()
         expect(entry(page, "conversation 04999")).to_be_visible()
-        choose_from_menu(page, sidebar(page).locator(f".st-key-conv-{archived.id}-menu"), "Unarchive")
+        conversation_menu(page, archived.id, "Unarchive")
         expect(section).to_have_count(0, timeout=15_000)
         expect(open_buttons.nth(1)).to_have_accessible_name("conversation 04999")  # after the pinned one
         assert not ConversationStore(file).find("conversation 04999").archived  # type: ignore[union-attr]
