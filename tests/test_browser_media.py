@@ -38,6 +38,7 @@ from tests.browser import (
     streamlit_app,
 )
 from tests.openai_server import FakeOpenAI, Recorded, Reply
+from tests.test_documents import make_pdf
 
 KEY = "gsk_media_secret"
 TEXT_MODEL, SEEING_MODEL = "openai/gpt-oss-120b", "meta-llama/llama-4-scout-17b-16e-instruct"
@@ -186,6 +187,7 @@ def test_bad_pictures_get_one_sentence_each_and_the_chat_goes_on(page: Page, app
             ("bomb.png", png_claiming(20_000, 20_000), "image/png"),
             ("broken.jpg", photo()[:400], "image/jpeg"),
             ("empty.png", b"", "image/png"),
+            ("scan.png", make_pdf([["Scanned page.", "Nothing here."]]), "image/png"),
             ("room.png", good, "image/png"),
         ],
     )
@@ -193,6 +195,7 @@ def test_bad_pictures_get_one_sentence_each_and_the_chat_goes_on(page: Page, app
     expect(chat.get_by_text(re.compile(r"bomb\.png.*megapixels"))).to_be_visible(timeout=60_000)
     expect(chat.get_by_text(re.compile(r"broken\.jpg.*damaged"))).to_be_visible()
     expect(chat.get_by_text(re.compile(r"empty\.png.*empty"))).to_be_visible()
+    expect(chat.get_by_text(re.compile(r"scan\.png is not a picture: it is read as a document"))).to_be_visible()
     expect(messages(page)).to_have_count(2, timeout=90_000)
     settle(page)
     page.wait_for_timeout(1_000)
@@ -222,18 +225,30 @@ def test_a_picture_is_made_through_the_image_endpoint_and_kept(
     again.context.close()
 
 
-def test_an_answer_is_read_aloud(page: Page, app: str, fresh: FakeOpenAI) -> None:
+def heard(page: Page) -> bytes:
+    """Press Read aloud under the answer; the audio the page then plays."""
+    click(page, messages(page).nth(1).get_by_role("button", name="Read aloud"))
+    audio = messages(page).nth(1).locator("audio")
+    expect(audio).to_have_count(1, timeout=60_000)
+    source = audio.evaluate("element => element.src")  # resolved against the page's address
+    return page.request.get(source).body()
+
+
+def test_an_answer_is_read_aloud_also_after_a_reload(
+    browser: Browser, page: Page, app: str, fresh: FakeOpenAI, folder: Path
+) -> None:
     open_memory_page(page, app)
     fresh.script.reply = "Lisbon is the capital of Portugal, on the river Tagus."
     send(page, "What is the capital of Portugal?")
     expect(messages(page)).to_have_count(2, timeout=60_000)
     settle(page)
-    click(page, messages(page).nth(1).get_by_role("button", name="Read aloud"))
-    audio = messages(page).nth(1).locator("audio")
-    expect(audio).to_have_count(1, timeout=60_000)
-    source = audio.evaluate("element => element.src")  # resolved against the page's address
-    sound = page.request.get(source).body()
+    sound = heard(page)
     assert sound[:4] == b"RIFF" and len(sound) > 20_000  # seconds of real audio, not an empty file
+    save_as(page, "Capital")
+    assert b"RIFF" not in (folder / "conversations.json").read_bytes()  # audio is never saved
+    again = reopen(browser, app, "Capital")
+    assert heard(again) == sound  # the same answer, read again (from the cache)
+    again.context.close()
 
 
 # --- the embedded stack: no Groq key, so voice notes go to the local Whisper ---

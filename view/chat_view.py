@@ -191,6 +191,11 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
                 if (picture := self.store_picture(name, data, self.sees_pictures(runtime))) is not None:
                     kept.append(picture)
                 continue
+            claimed = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+            if data and claimed in picture_types():  # named as a picture, but its bytes are not one
+                self.file_note(
+                    "info", f"{as_text(name)} is not a picture: it is read as a document.", ":material/attach_file:"
+                )
             try:
                 attachment, notes = attach(data, name, settings)
             except (DocumentError, OSError) as error:
