@@ -54,6 +54,7 @@ def test_a_change_to_a_big_file_is_appended_not_rewritten(tmp_path: Path) -> Non
     assert any(saved[0].id in json.loads(line)["put"] for line in lines[1:])
     fresh = ConversationStore(path)  # another process: the file, then the journal
     assert fresh.load(saved[0].id) == updated
+    assert store.list()[0].id == saved[0].id  # the list is not stale: the changed one comes first
     assert [s.id for s in fresh.list()] == [s.id for s in store.list()]
 
 
