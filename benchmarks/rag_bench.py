@@ -22,7 +22,8 @@ when the r-th passage holds its answer quote. Latency is each query's median of 
 the table gives the median and the worst over the queries. The drill book's questions are also
 reported by halves: settings were chosen on the odd-numbered questions (ids 1, 3, 5 …), so the even
 ones and the music book are the held-out figures. `--proposals` rebuilds the index in-process with
-other settings (monkeypatched; controller/documents.py is not edited) and prints the same columns.
+other settings (monkeypatched; controller/documents.py and passages.py are not edited) and prints
+the same columns.
 """
 
 from __future__ import annotations
@@ -353,22 +354,23 @@ def fused_passages(retriever: Any, query: str) -> list[Any]:
     return [SimpleNamespace(text=n.node.get_content()) for n in retriever.retrieve(query)]
 
 
-# --- proposals, measured by monkeypatching controller.documents ---
+# --- proposals, measured by monkeypatching controller.documents and controller.passages ---
 
 
 @contextmanager
 def patched(
     chunk_tokens: int = 0, window: int | None = None, weight: float | None = None, **bm25: Any
 ) -> Iterator[None]:
-    """controller.documents with other passage sizes, windows (0: none, the passage is its one
-    window), window weights or BM25 parameters."""
+    """controller.passages with other passage sizes, controller.documents with other windows (0: none,
+    the passage is its one window) or window weights, or other BM25 parameters."""
     import bm25s
 
     import controller.documents as documents
+    import controller.passages as passages
 
     saved = (
-        documents.CHUNK_TOKENS,
-        documents.CHUNK_OVERLAP,
+        passages.CHUNK_TOKENS,
+        passages.CHUNK_OVERLAP,
         documents.WINDOW_TOKENS,
         documents.PASSAGE_WEIGHT,
         documents._windows,
@@ -376,7 +378,7 @@ def patched(
     )
     init, windows = bm25s.BM25.__init__, documents._windows
     if chunk_tokens:
-        documents.CHUNK_TOKENS, documents.CHUNK_OVERLAP = chunk_tokens, chunk_tokens // 10
+        passages.CHUNK_TOKENS, passages.CHUNK_OVERLAP = chunk_tokens, chunk_tokens // 10
     if window == 0:
         documents._windows = lambda tokens, head: [tokens]  # type: ignore[assignment]
     elif window:
@@ -389,8 +391,8 @@ def patched(
         yield
     finally:
         (
-            documents.CHUNK_TOKENS,
-            documents.CHUNK_OVERLAP,
+            passages.CHUNK_TOKENS,
+            passages.CHUNK_OVERLAP,
             documents.WINDOW_TOKENS,
             documents.PASSAGE_WEIGHT,
             documents._windows,
@@ -499,7 +501,8 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
             )
 
     warnings.filterwarnings("ignore", message="The 'validate_default' attribute")  # LlamaIndex's pydantic
-    from controller.documents import DocumentIndex, split, tokenize
+    from controller.documents import DocumentIndex
+    from controller.passages import split, tokenize
     from utils.documents import parse
     from utils.embeddings import OpenAIEmbedder
 

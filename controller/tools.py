@@ -174,7 +174,7 @@ def search_documents(question: str, index, budget_tokens: int, count_tokens: Cal
     """The passages of the conversation's files that best answer `question`, fitted to the budget.
 
     A sentence in `problems` when meaning could not be searched (the words still answered)."""
-    from controller.documents import fit_passages, passages_prompt
+    from controller.passages import fit_passages, passages_prompt
 
     found = index.find(question, top_k=6)
     problems = [found.note] if found.note else []

@@ -18,16 +18,8 @@ from filelock import FileLock
 
 import controller.documents as documents_controller
 from controller.agent import count_tokens
-from controller.documents import (
-    DocumentIndex,
-    IndexBroken,
-    IndexBusy,
-    Passage,
-    fit_passages,
-    passages_prompt,
-    sentences,
-    tokenize,
-)
+from controller.documents import DocumentIndex, IndexBroken, IndexBusy
+from controller.passages import Passage, fit_passages, passages_prompt, sentences, tokenize
 from model.files import FileCorrupted, FileMissing, FileStore
 from utils.documents import DocumentError, Limits, parse
 
