@@ -133,11 +133,13 @@ def events_of(trace: Path, turn: PageTurn) -> list[dict]:
     return [e for e in lines if start <= e["t"] <= end]
 
 
-def run(folder: Path, count: int, runs: int, env: dict[str, str], open_one: bool) -> tuple[Traced, list[Traced]]:
+def run(
+    folder: Path, count: int, runs: int, env: dict[str, str], open_one: bool, messages: int = 20
+) -> tuple[Traced, list[Traced]]:
     """A fresh traced server over `count` saved conversations: its first turn, then `runs` turns, each
     in a new chat (or, with `open_one`, all in one opened conversation, autosaved every turn)."""
     file = folder / f"conversations-{count}.json"
-    convs = [conversation(i, 20, 500) for i in range(count)]
+    convs = [conversation(i, messages, 500) for i in range(count)]
     write_file(file, convs)
     hooks_dir = folder / f"hooks-{count}"
     hooks_dir.mkdir()
@@ -242,6 +244,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--counts", default="0,5000", help="saved conversations, one traced server each")
     parser.add_argument("--open", action="store_true", help="turns in an opened saved conversation, not new chats")
+    parser.add_argument("--messages", type=int, default=20, help="messages in each saved conversation")
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the app, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false"
     )
@@ -250,9 +253,9 @@ def main() -> None:
     columns = []
     with tempfile.TemporaryDirectory(prefix="turn-split-") as tmp:
         for count in (int(c) for c in args.counts.split(",")):
-            first, turns = run(Path(tmp), count, args.runs, env, args.open)
+            first, turns = run(Path(tmp), count, args.runs, env, args.open, args.messages)
             columns.append((f"{count:,} saved{', one open' if args.open else ''}", first, turns))
-    where = "in an opened conversation (20 messages, autosaved)" if args.open else "in a new chat"
+    where = f"in an opened conversation ({args.messages} messages, autosaved)" if args.open else "in a new chat"
     print(f"ms, one turn {where}, FakeOpenAI answering at once; median of {args.runs} turns per column,")
     print("and the process's first message (LlamaIndex imported then). Rows between steps are first occurrences.")
     print(f"App environment: {' '.join(args.env) or 'as configured'}.\n")

@@ -81,8 +81,8 @@ def test_500_turn_conversation_opens_shows_the_newest_and_says_what_left_the_vie
     kept = ConversationStore(os.environ["CONVERSATIONS_FILE"]).save(Conversation("Long one", tuple(turns)))
     at = memory_page()
     click(at, f"conv:{kept.id}:open")
-    assert len(at.chat_message) == 60
-    assert any(b.label == "Show 60 earlier messages (940 not shown)" for b in at.button)
+    assert len(at.chat_message) == 30
+    assert any(b.label == "Show 30 earlier messages (970 not shown)" for b in at.button)
     assert any("no longer fit" in w.value for w in at.warning)
     assert any("context window:" in c.value and "of 8,192 tokens" in c.value for c in at.caption)
     send(at, "and now?")
@@ -91,7 +91,7 @@ def test_500_turn_conversation_opens_shows_the_newest_and_says_what_left_the_vie
     assert 2 < len(sent) < 200  # the newest turns that fit, not all 1,000 messages
     assert any(c.value.startswith("Last answer:") for c in at.caption)
     click(at, "memory:earlier")
-    assert len(at.chat_message) == 120
+    assert len(at.chat_message) == 60
 
 
 def test_broken_embedded_model_leaves_saved_conversations_usable(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
