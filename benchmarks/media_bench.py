@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.wording import misheard, words  # noqa: E402
+
 SENTENCES = (
     "The library opens early in the morning and closes late in the evening.",
     "Visitors may borrow a few books at a time for up to three weeks.",
@@ -76,20 +78,6 @@ def passage(seconds: float, start: int = 0) -> str:
         chosen.append(SENTENCES[index % len(SENTENCES)])
         index += 1
     return " ".join(chosen)
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
-def misheard(said: str, heard: str) -> int:
-    a, b = words(said), words(heard)
-    row = list(range(len(b) + 1))
-    for i, word in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1]
 
 
 def local_settings() -> Any:

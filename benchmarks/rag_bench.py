@@ -376,7 +376,7 @@ def patched(
         documents._windows,
         bm25s.BM25.__init__,
     )
-    init, windows = bm25s.BM25.__init__, documents._windows
+    init = bm25s.BM25.__init__
     if chunk_tokens:
         passages.CHUNK_TOKENS, passages.CHUNK_OVERLAP = chunk_tokens, chunk_tokens // 10
     if window == 0:
@@ -398,7 +398,6 @@ def patched(
             documents._windows,
             bm25s.BM25.__init__,
         ) = saved
-        del windows
 
 
 PROPOSALS: list[tuple[str, dict[str, Any]]] = [

@@ -124,3 +124,13 @@ def page(browser: Browser) -> Iterator[Page]:
     page.dialogs = dialogs  # type: ignore[attr-defined]
     yield page
     context.close()
+
+
+# The browser modules that share one app and one stand-in per module (they define `api` and `folder`).
+@pytest.fixture
+def fresh(api: FakeOpenAI, folder: Path) -> Iterator[FakeOpenAI]:
+    """The stand-in echoing again, with no requests recorded and no model picked before."""
+    api.script.reply = ""
+    api.requests.clear()
+    (folder / "preferences.json").unlink(missing_ok=True)
+    yield api

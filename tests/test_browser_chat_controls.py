@@ -57,15 +57,6 @@ def app(api: FakeOpenAI, folder: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def fresh(api: FakeOpenAI, folder: Path) -> Iterator[FakeOpenAI]:
-    """The stand-in echoing again, with no requests recorded and no model picked before."""
-    api.script.reply = ""
-    api.requests.clear()
-    (folder / "preferences.json").unlink(missing_ok=True)
-    yield api
-
-
 def assistants(folder: Path) -> AssistantsController:
     return AssistantsController(shared_assistant_store(str(folder / "assistants.json")), "You are bnaGPT.")
 

@@ -123,14 +123,6 @@ def app(api: FakeOpenAI, folder: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def fresh(api: FakeOpenAI, folder: Path) -> Iterator[FakeOpenAI]:
-    api.script.reply = ""
-    api.requests.clear()
-    (folder / "preferences.json").unlink(missing_ok=True)
-    yield api
-
-
 def reopen(browser: Browser, url: str, name: str) -> Page:
     """The saved conversation `name`, opened in a fresh browser session."""
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()

@@ -4,7 +4,6 @@ voice, and the endpoint played by `FakeOpenAI` on loopback, answering and failin
 from __future__ import annotations
 
 import json
-import re
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ import settings
 from settings import Settings
 from tests.openai_server import FakeOpenAI, Recorded, Reply
 from tests.test_audio import at_rate, one_sentence
+from tests.wording import misheard, words
 from utils import speech, transcribe
 from utils.audio import RATE, AudioError, check, wav_bytes
 from utils.audio_endpoint import _retry_after
@@ -28,21 +28,6 @@ from utils.transcribe import ENGLISH_ONLY, LOCAL_ENGINE, NO_WORDS, Transcription
 
 SAID = "Please remind me to buy milk and bread on the way home tomorrow."
 KEY = "gsk_test_0123456789abcdefTRANSCRIBE"
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
-def misheard(said: str, heard: str) -> int:
-    """Word-level edit distance."""
-    a, b = words(said), words(heard)
-    row = list(range(len(b) + 1))
-    for i, word in enumerate(a, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(b, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1]
 
 
 @pytest.fixture(scope="module")

@@ -64,44 +64,34 @@ class ChoicesMixin:
             help="Assistants are made on the Assistants page: instructions, model, starters, JSON answers.",
         )
         forced = assistant is not None and assistant.response_format == "json"
-        switch = f"{self.key}:json-switch"
-        st.session_state[switch] = forced or bool(st.session_state.get(f"{self.key}:json", False))
-        row.toggle(
+        self._switch(
+            row,
             "JSON",
-            key=switch,
+            "json",
+            on=True if forced else None,
             disabled=forced,
-            on_change=lambda: st.session_state.update({f"{self.key}:json": st.session_state[switch]}),
             help="This assistant always answers in JSON." if forced else None,
         )
-        web = f"{self.key}:web-switch"
-        st.session_state[web] = bool(st.session_state.get(f"{self.key}:web", False))
-        row.toggle(
-            "Web",
-            key=web,
-            on_change=lambda: st.session_state.update({f"{self.key}:web": st.session_state[web]}),
-        )
-        code = f"{self.key}:code-switch"
+        self._switch(row, "Web", "web")
         can_run = runtime.calls_tools and self.remember
-        st.session_state[code] = can_run and bool(st.session_state.get(f"{self.key}:code", False))
-        row.toggle(
+        self._switch(
+            row,
             "Code",
-            key=code,
+            "code",
+            on=False if not can_run else None,
             disabled=not can_run,
-            on_change=lambda: st.session_state.update({f"{self.key}:code": st.session_state[code]}),
             help=None
             if can_run
             else "Running code needs a model that calls tools (Groq, or an OpenAI-compatible server) "
             "and Chatbot With Memory; the embedded model cannot.",
         )
-        picture = f"{self.key}:image-switch"
-        st.session_state[picture] = bool(st.session_state.get(f"{self.key}:image", False))
-        row.toggle(
+        picture = self._switch(
+            row,
             "Image",
-            key=picture,
-            on_change=lambda: st.session_state.update({f"{self.key}:image": st.session_state[picture]}),
+            "image",
             help="Answer with a picture made from your message (needs an image endpoint: IMAGE_API_BASE).",
         )
-        if st.session_state[picture]:
+        if picture:
             from utils.image_generation import NOT_CONFIGURED, available
 
             if available(runtime.configured):
@@ -111,6 +101,23 @@ class ChoicesMixin:
         if assistant is not None and assistant.description:
             st.caption(as_text(assistant.description))
         return runtime, assistant
+
+    def _switch(
+        self, row, label: str, name: str, on: bool | None = None, disabled: bool = False, help: str | None = None
+    ) -> bool:  # type: ignore[no-untyped-def]
+        """A toggle whose value is kept under `<key>:<name>` for the tab (its widget's own state is
+        dropped when the page is left); `on` forces what it shows. Returns whether it is on."""
+        kept, widget = f"{self.key}:{name}", f"{self.key}:{name}-switch"
+        shown = bool(st.session_state.get(kept, False)) if on is None else on
+        st.session_state[widget] = shown
+        row.toggle(
+            label,
+            key=widget,
+            disabled=disabled,
+            on_change=lambda: st.session_state.update({kept: st.session_state[widget]}),
+            help=help,
+        )
+        return shown
 
     def _picked_model(self, runtime: Runtime) -> None:
         option_id = st.session_state[f"{self.key}:model-picker"]
