@@ -97,6 +97,11 @@ class Settings:
         return self.data_dir / "preferences.json"
 
     @property
+    def files_dir(self) -> Path:
+        """Where files are stored once by SHA-256: attachments, pictures, what tools made."""
+        return self.data_dir / "files"
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a page, a log or a saved file."""
         keys = (

@@ -2,7 +2,7 @@
 
 `attach_image` checks an upload (`utils.images.check`) before it is stored, so a refused file is
 never written. `image_text` is what a model that cannot see gets instead of the picture; what it
-read is kept beside the stored file as `<sha256>.ocr.json` (with the reader's name and version),
+read is kept beside the stored file as its note `<sha256>.ocr.json` (with the reader's name and version),
 because the same picture is read again on every later turn of its conversation, after a restart
 and in every tab, and one reading costs seconds of CPU: the bytes never change under a SHA-256, so
 the file is never stale, and a newer reader reads the picture again. `create_image` and the
@@ -11,13 +11,8 @@ agent's `generate_image` tool store a made picture and say what ran as a `ToolRu
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import tempfile
 from collections.abc import Callable
-from contextlib import suppress
-from pathlib import Path
 
 from model.files import FileStore
 from model.parts import Attachment, ToolRun
@@ -25,7 +20,6 @@ from settings import Settings
 from utils.images import MB, check, sniff, to_png
 
 TOOL = "generate_image"
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def attach_image(data: bytes, filename: str, settings: Settings) -> tuple[Attachment, list[str]]:
@@ -42,14 +36,12 @@ def image_text(attachment: Attachment, settings: Settings) -> str:
     from utils.ocr import engine_version, read_text
 
     store = _store(settings)
-    sidecar = _sidecar(store, attachment.sha256)
     engine = engine_version()
-    with suppress(OSError, ValueError, TypeError):  # no reading kept yet, or a damaged one: read again
-        kept = json.loads(sidecar.read_text("utf-8"))
-        if kept["engine"] == engine and isinstance(kept["text"], str):
-            return kept["text"]
+    kept = store.note(attachment.sha256, "ocr")
+    if isinstance(kept, dict) and kept.get("engine") == engine and isinstance(kept.get("text"), str):
+        return kept["text"]
     text = read_text(store.get(attachment.sha256))
-    _write_private(sidecar, json.dumps({"engine": engine, "text": text}, ensure_ascii=False))
+    store.put_note(attachment.sha256, "ocr", {"engine": engine, "text": text})
     return text
 
 
@@ -95,26 +87,7 @@ def image_tool(settings: Settings, on_run: Callable[[ToolRun], None]) -> object:
 
 
 def _store(settings: Settings) -> FileStore:
-    return FileStore(settings.data_dir / "files")
-
-
-def _sidecar(store: FileStore, sha256: str) -> Path:
-    if not _SHA256.fullmatch(sha256):  # it becomes a path: nothing but 64 hex digits
-        raise ValueError(f"{sha256!r} is not a SHA-256 (64 lowercase hex digits).")
-    return store.folder / sha256[:2] / f"{sha256}.ocr.json"
-
-
-def _write_private(path: Path, text: str) -> None:
-    """All-or-nothing (temp file, then rename), readable by the user only. A cache: no fsync, a
-    reading lost in a crash is read again."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    return FileStore(settings.files_dir)
 
 
 def _slug(prompt: str) -> str:

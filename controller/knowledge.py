@@ -86,7 +86,7 @@ def pack(assistants: Sequence[Assistant], settings: Settings) -> Packed:
     """The bytes of the assistants' files for an export, each once, while they fit
     EXPORT_FILES_BYTES in all; a file that does not fit or is no longer stored is left out
     (the assistant still names it, and the import says it is missing)."""
-    store, packed, total = FileStore(settings.data_dir / "files"), {}, 0
+    store, packed, total = FileStore(settings.files_dir), {}, 0
     for file in (file for assistant in assistants for file in assistant.knowledge):
         if file.sha256 in packed or total + file.size > EXPORT_FILES_BYTES:
             continue
@@ -103,7 +103,7 @@ def pack(assistants: Sequence[Assistant], settings: Settings) -> Packed:
 def unpack(assistant: Assistant, packed: object, settings: Settings) -> tuple[Assistant, list[str]]:
     """`assistant` with the files this machine now has: those stored here already, and those whose
     bytes the export carries (checked and stored as an upload); a sentence for each left out."""
-    store = FileStore(settings.data_dir / "files")
+    store = FileStore(settings.files_dir)
     carried = packed if isinstance(packed, dict) else {}
     kept: list[Attachment] = []
     missing: list[str] = []

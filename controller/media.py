@@ -94,7 +94,7 @@ def for_model(
 def _with_pictures(messages: Sequence[Message], settings: Settings) -> ForModel:
     from model.files import FileStore
 
-    store = FileStore(settings.data_dir / "files")
+    store = FileStore(settings.files_dir)
     found = ForModel(list(messages))
     left = PICTURES_SENT
     for message in reversed(messages):

@@ -86,7 +86,7 @@ def attach(data: bytes, filename: str, settings: Settings) -> tuple[Attachment, 
     from utils.documents import parse
 
     parsed = parse(data, filename, document_limits(settings))  # refused files are never stored
-    stored = FileStore(settings.data_dir / "files").put(data, filename, parsed.kind)
+    stored = FileStore(settings.files_dir).put(data, filename, parsed.kind)
     return Attachment(stored.sha256, stored.name, stored.kind, stored.size), list(parsed.notes)
 
 
@@ -123,7 +123,7 @@ def index_for(
     files = {a.sha256: a for a in attachments}
     index = DocumentIndex(settings.data_dir / "indexes" / index_key(files), embedder_for(settings))
     present = {f.sha256 for f in index.files()}
-    store = FileStore(settings.data_dir / "files")
+    store = FileStore(settings.files_dir)
     missing = [a for a in files.values() if a.sha256 not in present]
     for number, attachment in enumerate(missing):
         if on_progress is not None:
@@ -228,7 +228,7 @@ def run_code_tool(findings: Findings, attachments: list[Attachment], settings: S
     from model.files import FileStore
     from utils.sandbox import SandboxLimits, SandboxUnavailable, run_python
 
-    store = FileStore(settings.data_dir / "files")
+    store = FileStore(settings.files_dir)
 
     def run_code(code: str) -> str:
         """Run Python 3 code in a sandbox and return what it printed. The files the user attached

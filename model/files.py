@@ -85,6 +85,23 @@ class FileStore:
         except (ValueError, KeyError, TypeError):  # a damaged sidecar: the bytes are still good
             return StoredFile(sha256, sha256[:12], "file", blob.stat().st_size) if blob.is_file() else None
 
+    def note(self, sha256: str, label: str) -> object:
+        """What was noted about a stored file under `label` (`<sha256>.<label>.json`, e.g. the text
+        read from a picture), or None when nothing (readable) was."""
+        try:
+            return json.loads(self._note(sha256, label).read_text("utf-8"))
+        except (OSError, ValueError):  # not noted yet, or damaged: the caller works it out again
+            return None
+
+    def put_note(self, sha256: str, label: str, value: object) -> None:
+        """Keep `value` (JSON) beside a stored file under `label`, all or nothing."""
+        self._write(self._note(sha256, label), json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+    def _note(self, sha256: str, label: str) -> Path:
+        if not label.isalnum():
+            raise ValueError(f"{label!r} is not a note's label (letters and digits).")
+        return self._blob(sha256).with_name(f"{sha256}.{label}.json")
+
     def _blob(self, sha256: str) -> Path:
         if not _SHA256.match(sha256):  # it becomes a path: nothing but 64 hex digits
             raise ValueError(f"{sha256!r} is not a SHA-256 (64 lowercase hex digits).")

@@ -43,12 +43,6 @@ def picture_types() -> list[str]:
     return list(IMAGE_TYPES)
 
 
-def _file_store():  # type: ignore[no-untyped-def]
-    from model.files import FileStore
-
-    return FileStore(resources.runtime().configured.data_dir / "files")
-
-
 def thumbnail(sha256: str) -> bytes:
     """A small copy of a stored picture (made once per process)."""
     from utils.images import thumbnail as shrink
@@ -57,7 +51,7 @@ def thumbnail(sha256: str) -> bytes:
         if sha256 in _thumbnails:
             _thumbnails.move_to_end(sha256)
             return _thumbnails[sha256]
-    small = shrink(_file_store().get(sha256), max_side=2 * THUMBNAIL_WIDTH)
+    small = shrink(resources.file_store().get(sha256), max_side=2 * THUMBNAIL_WIDTH)
     with _thumbnails_lock:
         _thumbnails[sha256] = small
         while len(_thumbnails) > THUMBNAILS_KEPT:
@@ -90,7 +84,7 @@ def draw_made_pictures(message: Message) -> None:
             continue
         for sha256 in run.images:
             try:
-                st.image(_file_store().get(sha256), caption=as_text((run.output or run.input)[:300]))
+                st.image(resources.file_store().get(sha256), caption=as_text((run.output or run.input)[:300]))
             except (OSError, LookupError):
                 st.caption(":material/image: This picture is no longer stored.")
 

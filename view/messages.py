@@ -51,15 +51,9 @@ def draw_code_runs(message: Message) -> None:
             st.code(run.output or "(no output)", language="text", wrap_lines=True)
             for image in run.images:
                 try:
-                    st.image(file_store().get(image))
+                    st.image(resources.file_store().get(image))
                 except (OSError, LookupError):
                     st.caption("An image this code saved is no longer stored.")
-
-
-def file_store():  # type: ignore[no-untyped-def]
-    from model.files import FileStore
-
-    return FileStore(resources.runtime().configured.data_dir / "files")
 
 
 def draw_sources(message: Message) -> None:

@@ -20,3 +20,10 @@ def load_settings() -> Settings:
 def runtime() -> Runtime:
     """The runtime for this process's settings (the settings stop the page if unusable)."""
     return Runtime(load_settings())
+
+
+def file_store():  # type: ignore[no-untyped-def]
+    """The stored files (attachments, pictures, what tools made) of this process's data folder."""
+    from model.files import FileStore
+
+    return FileStore(runtime().configured.files_dir)
