@@ -3,15 +3,17 @@ pin, archive and search."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from model.files import FileStore
 from model.message import Conversation, Message, suggest_name
+from model.parts import Attachment
 from model.search import SearchHit, SearchIndex, fold, index_path, name_needles
 from model.store import ConversationStore, ConversationSummary, StoreCorrupted
-from model.transfer import parse_import, to_json, to_markdown
+from model.transfer import EXPORT_FILES_BYTES, CarriedFile, files_of, read_import, to_json, to_markdown
 
 if TYPE_CHECKING:
     from controller.imports import ImportReport
@@ -28,6 +30,21 @@ class Listing:
     archived: int = 0  # how many are archived (listed apart, unless a query found them)
 
 
+@dataclass(frozen=True)
+class Export:
+    """A conversation as a download, and a sentence for each file it could not carry."""
+
+    file_name: str
+    mime: str
+    # A JSON export that carries files is made when it is downloaded: reading and encoding them
+    # on every rerun of an open menu would be slow.
+    data: str | Callable[[], str]
+    left_out: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        return self.data() if callable(self.data) else self.data
+
+
 @lru_cache(maxsize=8)
 def shared_index(conversations_file: str) -> SearchIndex:
     """One search index per conversations file and process, shared by sessions: it remembers what it
@@ -40,9 +57,12 @@ def _pinned_first(summaries: list[ConversationSummary]) -> list[ConversationSumm
 
 
 class ConversationController:
-    def __init__(self, store: ConversationStore, index: SearchIndex | None = None) -> None:
+    def __init__(
+        self, store: ConversationStore, index: SearchIndex | None = None, files: FileStore | None = None
+    ) -> None:
         self.store = store
         self.index = index if index is not None else shared_index(str(store.path))
+        self.files = files  # the attached files; None: exports and imports carry none
 
     @property
     def problem(self) -> StoreCorrupted | None:
@@ -111,7 +131,7 @@ class ConversationController:
         conversations file, in one write; ImportFailed (a sentence) if it cannot be imported."""
         from controller.imports import import_export
 
-        return import_export(self.store, data, filename)  # the search index catches up by itself
+        return import_export(self.store, data, filename, self.files)  # the search index catches up by itself
 
     def autosave(
         self,
@@ -139,16 +159,63 @@ class ConversationController:
     def delete(self, conversation_id: str) -> bool:
         return self.store.delete(conversation_id)
 
-    def export(self, conversation_id: str, kind: str) -> tuple[str, str, str] | None:
-        """(file name, mime type, text) of an export as "markdown" or "json"."""
+    def export(self, conversation_id: str, kind: str) -> Export | None:
+        """The conversation as "markdown" or "json"; the JSON carries the stored files its messages
+        refer to, as far as they fit EXPORT_FILES_BYTES (`left_out` names the others). None if gone."""
         conversation = self.store.load(conversation_id)
         if conversation is None:
             return None
         stem = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in conversation.name).strip() or "conversation"
         if kind == "markdown":
-            return f"{stem}.md", "text/markdown", to_markdown(conversation)
-        return f"{stem}.json", "application/json", to_json(conversation)
+            return Export(f"{stem}.md", "text/markdown", to_markdown(conversation))
+        carried, left_out = self._fitting(files_of(conversation))
+        if not carried or self.files is None:
+            return Export(f"{stem}.json", "application/json", to_json(conversation), left_out)
+        files = self.files
+        return Export(
+            f"{stem}.json", "application/json", lambda: to_json(conversation, _read(files, carried)), left_out
+        )
+
+    def _fitting(self, wanted: dict[str, Attachment]) -> tuple[list[Attachment], tuple[str, ...]]:
+        """The stored files among `wanted`, smallest first while they fit EXPORT_FILES_BYTES, in
+        their order; and a sentence for each larger one left out. A file no longer stored is left out."""
+        if self.files is None:
+            return [], ()
+        stored = []
+        for sha256, file in wanted.items():
+            try:
+                info = self.files.info(sha256)
+            except OSError:  # unreadable: as good as gone
+                info = None
+            if info is not None:
+                stored.append(Attachment(sha256, file.name or info.name, file.kind or info.kind, info.size))
+        carried, left_out, total = set(), [], 0
+        for file in sorted(stored, key=lambda f: f.size):
+            if total + file.size <= EXPORT_FILES_BYTES:
+                carried.add(file.sha256)
+                total += file.size
+            else:
+                left_out.append(
+                    f"“{file.name}” ({file.size / 2**20:.1f} MB) was too large to include; copy it over separately."
+                )
+        return [file for file in stored if file.sha256 in carried], tuple(left_out)
 
     def import_data(self, data: bytes) -> list[Conversation]:
-        """Add the conversations of an export or a whole conversations file (ImportFailed if bad)."""
-        return self.store.import_conversations(parse_import(data))
+        """Add the conversations of an export or a whole conversations file (ImportFailed if bad),
+        after the files the export carries; import_file also says which were left out."""
+        from controller.imports import store_carried
+
+        found = read_import(data)
+        if self.files is not None:
+            store_carried(found, self.files)
+        return self.store.import_conversations(found.conversations)
+
+
+def _read(files: FileStore, carried: list[Attachment]) -> Iterator[CarriedFile]:
+    """The bytes of each file, read as the export is written; one gone or changed since is left out."""
+    for file in carried:
+        try:
+            data = files.get(file.sha256)
+        except (LookupError, OSError):  # FileMissing, FileCorrupted, or unreadable
+            continue
+        yield CarriedFile(file.sha256, file.name, file.kind, data)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from model.files import FileStore
 from model.imports import ImportRead, read_export
 from model.message import Conversation
 from model.store import ConversationStore
-from model.transfer import parse_import
+from model.transfer import ImportFailed, ReadImport, carried_files, files_of, read_import
 
 
 @dataclass(frozen=True)
@@ -17,18 +18,43 @@ class ImportReport:
     imported: list[Conversation]  # as stored (new ids, names made unique)
     already_there: int  # conversations from the same source imported before, left out
     skipped: list[str]  # one "“Title” (ChatGPT): reason" per conversation that could not be read
-    summary: str  # one or two sentences for the user
+    summary: str  # one or two sentences for the user (and one about the files an export carried)
 
 
-def import_export(store: ConversationStore, data: bytes, filename: str) -> ImportReport:
-    """Read `data` (ChatGPT, Open WebUI or bnaGPT) and add its conversations in one write.
-    ImportFailed says why a file cannot be imported; then nothing was added."""
+def import_export(store: ConversationStore, data: bytes, filename: str, files: FileStore | None = None) -> ImportReport:
+    """Read `data` (ChatGPT, Open WebUI or bnaGPT) and add its conversations in one write, after
+    the files a bnaGPT export carries (into `files`; None: they are not read).
+    ImportFailed says why a file cannot be imported; then no conversation was added."""
     read = read_export(data, filename)
-    conversations = parse_import(data) if read is None else read.conversations
+    notes: list[str] = []
+    if read is None:
+        found = read_import(data)
+        conversations = found.conversations
+        if files is not None:
+            notes = store_carried(found, files)
+    else:
+        conversations = read.conversations
     imported = store.import_conversations(conversations)
     already = len(conversations) - len(imported)
     skipped = [] if read is None else read.skipped
-    return ImportReport(imported, already, skipped, summarize(read, imported, already))
+    return ImportReport(imported, already, skipped, " ".join([summarize(read, imported, already), *notes]))
+
+
+def store_carried(found: ReadImport, files: FileStore) -> list[str]:
+    """Store the files a bnaGPT export carries that its conversations refer to and `files` lacks,
+    so no conversation is saved without a file its export had. A sentence for each kind of file
+    left out; ImportFailed if one cannot be written."""
+    wanted = [sha256 for conv in found.conversations for sha256 in files_of(conv) if not files.exists(sha256)]
+    carried, notes = carried_files(found.files, wanted)
+    for file in carried:
+        try:
+            files.put(file.data, file.name, file.kind)
+        except OSError as exc:
+            raise ImportFailed(
+                f"Its attached files could not be stored ({exc.strerror or exc}); free some disk space "
+                "and import it again."
+            ) from exc
+    return notes
 
 
 def summarize(read: ImportRead | None, imported: list[Conversation], already: int) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from controller.conversations import ConversationController
 from controller.json_mode import JSON_INSTRUCTION
 from controller.models import ModelOption, ModelsController
+from model.files import FileStore
 from model.store import ConversationStore
 from settings import Settings
 from utils.local_server import LocalModelServer
@@ -183,7 +184,8 @@ class Runtime:
         return AssistantsController(store, self.configured.system_prompt)
 
     def conversations(self) -> ConversationController:
-        return ConversationController(shared_store(str(self.configured.conversations_file)))
+        files = FileStore(self.configured.files_dir)  # exports carry the attached files; imports bring them back
+        return ConversationController(shared_store(str(self.configured.conversations_file)), files=files)
 
 
 def _bundled():  # type: ignore[no-untyped-def]

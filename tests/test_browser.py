@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from tests.browser import (
     app_env,
     choose_from_menu,
     click,
+    conversation_menu,
     messages,
     open_memory_page,
     send,
@@ -137,3 +139,43 @@ def test_import_a_tutorial_file_and_refuse_a_bad_one(page: Page, tmp_path: Path)
         [imported] = ConversationStore(store_file).list()
         conversation = ConversationStore(store_file).load(imported.id)
         assert conversation is not None and [m.role for m in conversation.messages] == ["system", "user"]
+
+
+def test_an_exported_conversation_brings_its_files_into_a_fresh_app(page: Page, tmp_path: Path) -> None:
+    """The JSON export carries the attached PDF and picture; imported by an app with another data
+    folder, the same bytes are stored there and the picture is shown, not "no longer stored"."""
+    from model.files import FileStore
+    from model.message import Conversation, Message
+    from model.parts import Attachment
+    from tests.test_documents import make_pdf
+    from tests.test_transfer import picture
+
+    pdf, png = make_pdf([["Quarterly report"]]), picture("orange")
+    here, there = tmp_path / "here", tmp_path / "there"
+    stored = [FileStore(here / "files").put(data, name) for name, data in (("report.pdf", pdf), ("chart.png", png))]
+    question = Message("user", "What is in these?", attachments=tuple(Attachment(**f.to_dict()) for f in stored))
+    saved = ConversationStore(here / "conversations.json").save(
+        Conversation("Report", (question, Message("assistant", "A report and a chart.")))
+    )
+    env = {"DATA_DIR": str(here), "CONVERSATIONS_FILE": str(here / "conversations.json")}
+    with streamlit_app(env, tmp_path / "here.log") as url:
+        open_memory_page(page, url)
+        conversation_menu(page, saved.id, "Export")
+        with page.expect_download() as download:
+            sidebar(page).get_by_role("button", name="Download JSON").click()
+        data = Path(download.value.path()).read_bytes()
+        expect(sidebar(page).get_by_role("button", name="Download JSON")).to_have_count(0)  # the panel closed
+    carried = json.loads(data)["files"]
+    assert [base64.b64decode(carried[f.sha256]["data"]) for f in stored] == [pdf, png]
+
+    env = {"DATA_DIR": str(there), "CONVERSATIONS_FILE": str(there / "conversations.json")}
+    with streamlit_app(env, tmp_path / "there.log") as url:
+        open_memory_page(page, url)
+        uploader = sidebar(page).get_by_test_id("stFileUploaderDropzoneInput")
+        uploader.set_input_files({"name": "Report.json", "mimeType": "application/json", "buffer": data})
+        expect(sidebar(page).get_by_text("Imported 1 conversation.")).to_be_visible(timeout=15_000)
+        click(page, sidebar(page).get_by_role("button", name="Report"))
+        expect(messages(page)).to_have_count(2, timeout=15_000)
+        expect(messages(page).first.get_by_test_id("stImage")).to_have_count(1)  # the picture, from this app's store
+        expect(page.get_by_text("no longer stored")).to_have_count(0)
+    assert [FileStore(there / "files").get(f.sha256) for f in stored] == [pdf, png]

@@ -32,19 +32,20 @@ def test_listing_filters_by_name_and_draws_a_bounded_number(controller: Conversa
 
 def test_export_markdown_and_json_carry_the_conversation(controller: ConversationController) -> None:
     saved = controller.save("Plans / ideas", [Message("user", "Where to?"), Message("assistant", "Lisbon.")], "m")
-    name, mime, text = controller.export(saved.id, "markdown")  # type: ignore[misc]
-    assert (name, mime) == ("Plans _ ideas.md", "text/markdown")
-    assert "Where to?" in text and "Lisbon." in text and "Plans / ideas" in text
-    name, mime, text = controller.export(saved.id, "json")  # type: ignore[misc]
-    assert name.endswith(".json") and mime == "application/json"
-    assert [m["content"] for m in json.loads(text)["conversation"]["messages"]] == ["Where to?", "Lisbon."]
+    markdown = controller.export(saved.id, "markdown")
+    assert markdown is not None and (markdown.file_name, markdown.mime) == ("Plans _ ideas.md", "text/markdown")
+    assert all(words in markdown.text() for words in ("Where to?", "Lisbon.", "Plans / ideas"))
+    exported = controller.export(saved.id, "json")
+    assert exported is not None and exported.file_name.endswith(".json") and exported.mime == "application/json"
+    assert [m["content"] for m in json.loads(exported.text())["conversation"]["messages"]] == ["Where to?", "Lisbon."]
     assert controller.export("no-such-id", "json") is None
 
 
 def test_exported_json_imports_back_as_a_copy(controller: ConversationController) -> None:
     saved = controller.save("Notes", [Message("user", "a")], "m")
-    _, _, text = controller.export(saved.id, "json")  # type: ignore[misc]
-    [copy] = controller.import_data(text.encode())
+    exported = controller.export(saved.id, "json")
+    assert exported is not None
+    [copy] = controller.import_data(exported.text().encode())
     assert copy.id != saved.id and copy.name == "Notes (2)"
     with pytest.raises(ImportFailed):
         controller.import_data(b"not json")

@@ -6,9 +6,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import controller.conversations
+from controller.conversations import ConversationController
+from model.files import FileStore
 from model.message import Conversation, Message
+from model.parts import Attachment
 from model.store import ConversationStore
 from model.transfer import to_json
 from tests.openai_server import FakeOpenAI
@@ -170,6 +175,32 @@ def test_export_downloads_markdown_and_json(use_fake_openai: FakeOpenAI) -> None
     click(at, f"conv:{kept.id}:export")
     downloads = at.get("download_button")
     assert len(downloads) == 2
+
+
+def test_export_names_a_file_too_large_to_carry_and_an_import_says_what_was_damaged(
+    use_fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = FileStore(Path(os.environ["CONVERSATIONS_FILE"]).parent / "files")  # the page's data folder
+    small, large = files.put(b"small notes", "notes.txt"), files.put(b"x" * 5000, "scan.pdf")
+    attached = tuple(Attachment(f.sha256, f.name, f.kind, f.size) for f in (small, large))
+    kept = store().save(Conversation("Files", (Message("user", "see", attachments=attached),)))
+    monkeypatch.setattr(controller.conversations, "EXPORT_FILES_BYTES", 1000)
+    at = memory_page()
+    click(at, f"conv:{kept.id}:export")
+    assert any("scan" in c.value and "was too large to include" in c.value for c in at.caption)
+    exported = ConversationController(store(), files=files).export(kept.id, "json")
+    assert exported is not None
+    document = json.loads(exported.text())
+    assert list(document["files"]) == [small.sha256]
+    at.download_button(key=f"conv:{kept.id}:json").click().run()
+    assert not at.download_button and not at.exception  # the panel closes after a download
+
+    (files.folder / small.sha256[:2] / small.sha256).unlink()  # as on a machine without it
+    document["files"][small.sha256]["data"] = "bm90IHRoZSBub3Rlcw=="  # "not the notes"
+    at.file_uploader[0].upload("Files.json", json.dumps(document).encode(), "application/json").run()
+    assert not at.exception and not files.exists(small.sha256)
+    said = [t.value.replace("\\", "") for t in at.toast]  # shown as text: every markdown character escaped
+    assert "Imported 1 conversation. 1 attached file in the export was damaged and was not imported." in said
 
 
 def test_corrupt_file_is_reported_and_kept(use_fake_openai: FakeOpenAI) -> None:

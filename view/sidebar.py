@@ -436,16 +436,17 @@ class ConversationSidebar:
                 if exported is None:
                     st.error(GONE)
                     break
-                file_name, mime, text = exported
                 st.download_button(
                     label,
-                    text,
-                    file_name=file_name,
-                    mime=mime,
+                    exported.data,
+                    file_name=exported.file_name,
+                    mime=exported.mime,
                     key=f"{key}:{kind}",
                     width="stretch",
                     on_click=self.close_panel,
                 )
+                for sentence in exported.left_out:
+                    st.caption(as_text(sentence))
             st.button("Close", key=f"{key}:cancel-export", width="stretch", on_click=self.close_panel)
 
     def delete_panel(self, summary: ConversationSummary) -> None:
