@@ -447,6 +447,35 @@ def measure_proposals(corpus: Corpus, parsed: Any, stored: Any, questions: list[
     print(f"\nsame budget: the first passages holding at most {budget:,} characters (the shipped top 5's mean)")
 
 
+# --- what the model is given ---
+
+GIVEN_BUDGETS = (1_200, 1_800, 2_730)  # tokens of passages; 1,800 is the embedded model's, 2,730 a third of 8,192
+
+
+def measure_given(index: Any, corpus: Corpus, questions: list[dict[str, Any]]) -> None:
+    """How often the answer's quote is in the passages the model is given (controller.tools'
+    search_documents: the top 6, fitted to a budget by controller.passages.fit_passages)."""
+    from controller.agent import count_tokens
+    from controller.passages import fit_passages
+
+    tops = [index.retrieve(q["question"], 6) for q in questions]
+    print(f"\n## What the model is given: the answer in the top 6 passages fitted to a budget ({corpus.name})\n")
+    print("| tokens of passages | all | odd (chosen on) | even (held out) |")
+    print("|---:|---:|---:|---:|")
+    for budget in GIVEN_BUDGETS:
+        given = [
+            norm(q["answer"]) in norm(" ".join(p.text for p in fit_passages(top, budget, count_tokens)))
+            for q, top in zip(questions, tops, strict=True)
+        ]
+
+        def share(keep: Any = None, given: list[bool] = given) -> str:
+            chosen = [g for g, q in zip(given, questions, strict=True) if keep is None or keep(q)]
+            return f"{sum(chosen) / len(chosen):.2f}"
+
+        halves = f"{share(odd)} | {share(even)}" if corpus.name == "drill" else "— | —"
+        print(f"| {budget:,} | {share()} | {halves} |")
+
+
 # --- the report ---
 
 
@@ -536,6 +565,7 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
         f"\nfirst query after opening the index (reads it from disk): {cold_ms:.0f} ms; targets: ≤ 50 ms, hit@5 ≥ 0.85"
     )
 
+    measure_given(index, corpus, questions)
     parsed = parse(data, corpus.pdf_name)
     passages = split(parsed, corpus.pdf_name, lambda fraction, text: None)
     misses = [(i, r) for i, r in enumerate(ranks) if r is None or r > 5]

@@ -552,3 +552,20 @@ def test_fit_passages_never_exceeds_the_budget(counter: object) -> None:
     assert fit_passages(PASSAGES, whole, count) == PASSAGES  # type: ignore[arg-type]
     cut = fit_passages(PASSAGES, whole - 40, count)[-1]  # type: ignore[arg-type]
     assert cut.text.endswith(" …") and PASSAGES[4].text.startswith(cut.text[:-2])
+
+
+def test_the_embedded_model_is_given_fewer_passages_than_its_window_holds(tmp_path: Path) -> None:
+    """It reads a prompt at a few hundred tokens a second: found text is capped for it, not for others."""
+    from controller.tools import EMBEDDED_FOUND_TOKENS, found_tokens, search_documents
+
+    store, index = FileStore(tmp_path / "files"), DocumentIndex(tmp_path / "indexes" / "owner")
+    pages = [
+        [f"Page {n}: the lighthouse keeper logs the lamp, the weather and the ships seen."] * 40 for n in range(30)
+    ]
+    index_file(index, store, make_pdf(pages), "log.pdf")  # type: ignore[arg-type]
+    embedded = search_documents("lighthouse lamp ships", index, found_tokens(8192, embedded=True), count_tokens)
+    other = search_documents("lighthouse lamp ships", index, found_tokens(8192), count_tokens)
+    assert found_tokens(8192, embedded=True) == EMBEDDED_FOUND_TOKENS < found_tokens(8192) == 8192 // 3
+    assert count_tokens(embedded.context) <= EMBEDDED_FOUND_TOKENS < count_tokens(other.context)
+    assert len(embedded.sources) < len(other.sources)
+    assert found_tokens(2048, embedded=True) == found_tokens(2048) == 682  # a small window's share is smaller still

@@ -19,12 +19,12 @@ from controller.chat import ChatController, Turn
 from controller.media import ForModel
 from controller.runtime import Runtime, warm_up
 from controller.tools import (
-    SHARE_OF_WINDOW,
     Findings,
     agent_tools,
     attach,
     budget_chars,
     combine,
+    found_tokens,
     index_for,
     search_documents,
     search_the_web,
@@ -227,6 +227,7 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         if not attachments and not knowledge and not web and not code and not draws:
             return Findings(), []
         window = controller.context_window()
+        embedded = runtime.settings.llm_provider == "local"  # reads prompts slowly: given less
         index, problems = None, []
         if attachments or knowledge:
             index, problems = self.indexes(attachments, knowledge, runtime)
@@ -238,7 +239,7 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             given = agent_tools(
                 findings,
                 settings=runtime.settings,
-                budget=budget_chars(window),
+                budget=budget_chars(window, embedded),
                 web=web,
                 code=code,
                 attachments=attachments,
@@ -252,10 +253,10 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             return findings, given
         found = [Findings(problems=problems)]
         if index is not None:
-            found.append(search_documents(question, index, window // SHARE_OF_WINDOW, count_tokens))
+            found.append(search_documents(question, index, found_tokens(window, embedded), count_tokens))
         if web:
             with st.status("Searching the web…"):
-                found.append(search_the_web(question, runtime.settings, budget_chars(window)))
+                found.append(search_the_web(question, runtime.settings, budget_chars(window, embedded)))
         return combine(*found), []
 
     @staticmethod
