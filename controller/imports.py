@@ -44,7 +44,7 @@ def store_carried(found: ReadImport, files: FileStore) -> list[str]:
     """Store the files a bnaGPT export carries that its conversations refer to and `files` lacks,
     so no conversation is saved without a file its export had. A sentence for each kind of file
     left out; ImportFailed if one cannot be written."""
-    wanted = [sha256 for conv in found.conversations for sha256 in files_of(conv) if not files.exists(sha256)]
+    wanted = [sha256 for conv in found.conversations for sha256 in files_of(conv) if not files.claim(sha256)]
     carried, notes = carried_files(found.files, wanted)
     for file in carried:
         try:

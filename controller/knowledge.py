@@ -108,7 +108,7 @@ def unpack(assistant: Assistant, packed: object, settings: Settings) -> tuple[As
     kept: list[Attachment] = []
     missing: list[str] = []
     for file in assistant.knowledge:
-        if store.exists(file.sha256):
+        if store.claim(file.sha256):
             kept.append(file)
             continue
         data = _bytes_of(carried.get(file.sha256))

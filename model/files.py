@@ -101,6 +101,15 @@ class FileStore:
         """Whether a file with this SHA-256 is stored."""
         return self._blob(sha256).is_file()
 
+    def claim(self, sha256: str) -> bool:
+        """Whether a file with this SHA-256 is stored, for something about to refer to it (an
+        import): if so its time is set to now, as `put` does, so a sweep running now keeps it."""
+        blob = self._blob(sha256)
+        if not blob.is_file():
+            return False
+        with self._lock:
+            return _refreshed(blob, blob.stat().st_size) if blob.is_file() else False
+
     def info(self, sha256: str) -> StoredFile | None:
         """Name, kind and size of a stored file, or None when it is not stored."""
         blob = self._blob(sha256)

@@ -138,6 +138,23 @@ def test_storing_the_same_bytes_again_makes_an_old_file_young() -> None:
     assert FileStore(config.files_dir).get(old.sha256) == b"orphaned two days ago"
 
 
+def test_an_import_that_finds_a_file_stored_already_makes_it_young() -> None:
+    """An import (of a conversation or an assistant) uses a file this machine has instead of the
+    bytes it carries: claiming it sets its time, so a sweep running meanwhile keeps it."""
+    config = settings.get_settings()
+    runtime = Runtime(config)
+    runtime.conversations().store.save(Conversation("Other", (Message("user", "hi"),)))
+    old = stored(config, b"kept by an import", "old.pdf")
+    blob = config.files_dir / old.sha256[:2] / old.sha256
+    aged(config.files_dir, 2 * 86400)
+    files = FileStore(config.files_dir)
+
+    assert files.claim(old.sha256) and time.time() - blob.stat().st_mtime < 60
+    assert not files.claim("0" * 64)
+    assert delete_unused_files(runtime) == Freed()
+    assert files.get(old.sha256) == b"kept by an import"
+
+
 @pytest.mark.parametrize("trouble", ["corrupt", "a folder", "newer", "assistants corrupt", "missing"])
 def test_nothing_is_deleted_while_unsure(trouble: str) -> None:
     config = settings.get_settings()
