@@ -22,7 +22,7 @@ when the r-th passage holds its answer quote. Latency is each query's median of 
 the table gives the median and the worst over the queries. The drill book's questions are also
 reported by halves: settings were chosen on the odd-numbered questions (ids 1, 3, 5 …), so the even
 ones and the music book are the held-out figures. `--proposals` rebuilds the index in-process with
-other settings (monkeypatched; controller/documents.py and passages.py are not edited) and prints
+other settings (monkeypatched; controller/index_versions.py and passages.py are not edited) and prints
 the same columns.
 """
 
@@ -291,7 +291,8 @@ def fusion_retriever(index: Any, top_k: int, embed: Any = None) -> Any:
     from llama_index.core.retrievers import QueryFusionRetriever
     from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-    from controller.documents import FUSE_DEPTH, _node
+    from controller.documents import _node
+    from controller.index_versions import FUSE_DEPTH
 
     version = index._current()
 
@@ -354,37 +355,37 @@ def fused_passages(retriever: Any, query: str) -> list[Any]:
     return [SimpleNamespace(text=n.node.get_content()) for n in retriever.retrieve(query)]
 
 
-# --- proposals, measured by monkeypatching controller.documents and controller.passages ---
+# --- proposals, measured by monkeypatching controller.index_versions and controller.passages ---
 
 
 @contextmanager
 def patched(
     chunk_tokens: int = 0, window: int | None = None, weight: float | None = None, **bm25: Any
 ) -> Iterator[None]:
-    """controller.passages with other passage sizes, controller.documents with other windows (0: none,
+    """controller.passages with other passage sizes, controller.index_versions with other windows (0: none,
     the passage is its one window) or window weights, or other BM25 parameters."""
     import bm25s
 
-    import controller.documents as documents
+    import controller.index_versions as versions
     import controller.passages as passages
 
     saved = (
         passages.CHUNK_TOKENS,
         passages.CHUNK_OVERLAP,
-        documents.WINDOW_TOKENS,
-        documents.PASSAGE_WEIGHT,
-        documents._windows,
+        versions.WINDOW_TOKENS,
+        versions.PASSAGE_WEIGHT,
+        versions._windows,
         bm25s.BM25.__init__,
     )
     init = bm25s.BM25.__init__
     if chunk_tokens:
         passages.CHUNK_TOKENS, passages.CHUNK_OVERLAP = chunk_tokens, chunk_tokens // 10
     if window == 0:
-        documents._windows = lambda tokens, head: [tokens]  # type: ignore[assignment]
+        versions._windows = lambda tokens, head: [tokens]  # type: ignore[assignment]
     elif window:
-        documents.WINDOW_TOKENS = window
+        versions.WINDOW_TOKENS = window
     if weight is not None:
-        documents.PASSAGE_WEIGHT = weight
+        versions.PASSAGE_WEIGHT = weight
     if bm25:
         bm25s.BM25.__init__ = lambda self, *a, **k: init(self, *a, **{**k, **bm25})  # type: ignore[method-assign]
     try:
@@ -393,9 +394,9 @@ def patched(
         (
             passages.CHUNK_TOKENS,
             passages.CHUNK_OVERLAP,
-            documents.WINDOW_TOKENS,
-            documents.PASSAGE_WEIGHT,
-            documents._windows,
+            versions.WINDOW_TOKENS,
+            versions.PASSAGE_WEIGHT,
+            versions._windows,
             bm25s.BM25.__init__,
         ) = saved
 

@@ -17,6 +17,7 @@ import pytest
 from filelock import FileLock
 
 import controller.documents as documents_controller
+import controller.index_versions as index_versions
 from controller.agent import count_tokens
 from controller.documents import DocumentIndex, IndexBroken, IndexBusy
 from controller.passages import Passage, fit_passages, passages_prompt, sentences, tokenize
@@ -391,7 +392,7 @@ def test_words_close_together_outrank_the_same_words_far_apart(tmp_path: Path, m
     index_file(index, store, together.encode(), "together.txt")
     assert [p.file_name for p in index.retrieve("copper harbour")] == ["together.txt", "apart.txt"]
     # scored by whole passages only (before windows), the shorter passage wins: windows made the difference
-    monkeypatch.setattr(documents_controller, "_windows", lambda tokens, head: [tokens])
+    monkeypatch.setattr(index_versions, "_windows", lambda tokens, head: [tokens])
     whole = DocumentIndex(tmp_path / "whole")
     index_file(whole, store, apart.encode(), "apart.txt")
     index_file(whole, store, together.encode(), "together.txt")
@@ -400,10 +401,10 @@ def test_words_close_together_outrank_the_same_words_far_apart(tmp_path: Path, m
 
 def test_windows_cover_every_word_of_a_passage() -> None:
     tokens = [f"w{n}" for n in range(203)]
-    windows = documents_controller._windows(["head", *tokens], 1)
-    assert all(w[0] == "head" and len(w) <= documents_controller.WINDOW_TOKENS + 1 for w in windows)
+    windows = index_versions._windows(["head", *tokens], 1)
+    assert all(w[0] == "head" and len(w) <= index_versions.WINDOW_TOKENS + 1 for w in windows)
     assert {t for w in windows for t in w[1:]} == set(tokens)
-    assert documents_controller._windows(["short"], 0) == [["short"]]
+    assert index_versions._windows(["short"], 0) == [["short"]]
 
 
 def test_an_index_written_before_windows_is_read_and_searched_the_same(filled: tuple[DocumentIndex, FileStore]) -> None:
