@@ -2,8 +2,8 @@
 export, import, and the default assistant's instructions. Its files (knowledge) are
 controller.knowledge's: this module checks the list, and carries it through export and import.
 
-Every value from a form or a file is checked here, once; a bad one is a FieldError whose
-sentence names the field and says what to do. Errors of the file itself (StoreError) pass
+Every value from a form or a file is checked once, by controller.assistant_fields; a bad one is
+a FieldError whose sentence names the field and says what to do. Errors of the file itself (StoreError) pass
 through as they are: their sentences already say what happened and what to do.
 """
 
@@ -11,62 +11,39 @@ from __future__ import annotations
 
 import builtins  # `list` is also a method name of AssistantsController
 import json
-import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
 from functools import lru_cache
-from typing import Any, Literal, get_args
 
-from controller.knowledge import MAX_FILES, pack, unpack
-from controller.models import Kind
-from model.assistant import RESPONSE_FORMATS, TOOLS, Assistant, read_knowledge
+from controller.assistant_fields import (
+    CHECKS,
+    KEEP,
+    AssistantError,
+    FieldError,
+    Keep,
+    check_fields,
+    check_instructions,
+)
+from controller.knowledge import pack, unpack
+from model.assistant import TOOLS, Assistant, read_knowledge
 from model.assistant_store import AssistantNotFound, AssistantStore
 from model.document import MAX_NAME_LENGTH, _kind, name_key, read_json
 from model.jsonstore import NameTaken
-from model.message import utc_now, valid_text
+from model.message import utc_now
 from model.parts import Attachment
 from settings import Settings
 
-MAX_DESCRIPTION = 500
-MAX_INSTRUCTIONS = 20_000
-MAX_STARTERS = 6
-MAX_STARTER = 300
-MAX_MODEL_ID = 1_000  # a local model's id holds the GGUF file's absolute path
 MAX_IMPORT_BYTES = (
     40 * 2**20
 )  # the assistants' text, and files carried base64 (up to controller.knowledge.EXPORT_FILES_BYTES)
 EXPORT_TYPE = "bnagpt-assistants"
 EXPORT_VERSION = 1
 
-Field = Literal[
-    "name", "description", "instructions", "model", "temperature", "starters", "response_format", "tools", "knowledge"
-]
-
-
-class AssistantError(Exception):
-    """Something the user asked of an assistant cannot be done; str() is one sentence for them."""
-
-
-class FieldError(AssistantError):
-    """A form field holds a value an assistant cannot have; `field` names it."""
-
-    def __init__(self, field: Field, message: str) -> None:
-        self.field = field
-        super().__init__(message)
-
 
 @lru_cache(maxsize=8)
 def shared_assistant_store(path: str) -> AssistantStore:
     """One store per file and process, shared by sessions: its cache spares re-reading the file."""
     return AssistantStore(path)
-
-
-class _Keep(Enum):
-    KEEP = "keep"
-
-
-KEEP = _Keep.KEEP  # update(): leave this field as it is
 
 
 @dataclass(frozen=True)
@@ -115,26 +92,26 @@ class AssistantsController:
     ) -> Assistant:
         """A new assistant from the form's values; FieldError names a bad one (a name taken, too).
         `knowledge` are files already stored (controller.knowledge.add_files)."""
-        fields = _checked(locals())  # the keyword arguments above, checked
+        fields = check_fields(locals())  # the keyword arguments above, checked
         return self._saving(lambda: self.store.save(Assistant(**fields)))
 
     def update(
         self,
         assistant_id: str,
         *,
-        name: str | _Keep = KEEP,
-        description: str | _Keep = KEEP,
-        instructions: str | _Keep = KEEP,
-        model: str | _Keep = KEEP,
-        temperature: str | float | None | _Keep = KEEP,
-        starters: str | Sequence[str] | _Keep = KEEP,
-        response_format: str | _Keep = KEEP,
-        tools: Sequence[str] | _Keep = KEEP,
-        knowledge: Sequence[Attachment] | _Keep = KEEP,
+        name: str | Keep = KEEP,
+        description: str | Keep = KEEP,
+        instructions: str | Keep = KEEP,
+        model: str | Keep = KEEP,
+        temperature: str | float | None | Keep = KEEP,
+        starters: str | Sequence[str] | Keep = KEEP,
+        response_format: str | Keep = KEEP,
+        tools: Sequence[str] | Keep = KEEP,
+        knowledge: Sequence[Attachment] | Keep = KEEP,
     ) -> Assistant:
         """Change the fields given (the others stay as they are now in the file, even if another tab
         just edited them); FieldError names a bad value, AssistantError if it was deleted meanwhile."""
-        fields = _checked(locals())  # the keyword arguments above that are not KEEP, checked
+        fields = check_fields(locals())  # the keyword arguments above that are not KEEP, checked
 
         def change(old: Assistant) -> Assistant:
             new = replace(old, **fields)
@@ -201,7 +178,7 @@ class AssistantsController:
 
     def set_instructions(self, text: str) -> None:
         """Keep custom instructions for the default assistant; "" or SYSTEM_PROMPT's text goes back to the setting."""
-        cleaned = _instructions(text)
+        cleaned = check_instructions(text)
         custom = None if not cleaned or cleaned == self.default_instructions.strip() else cleaned
         self.store.set_default_instructions(custom)
 
@@ -224,115 +201,7 @@ class AssistantsController:
             raise AssistantError(_sentence(exc)) from exc
 
 
-# --- checking values from forms and files ---
-
-
-def _name(value: object) -> str:
-    name = " ".join(_text("name", value).splitlines()).strip()
-    if not name:
-        raise FieldError("name", "Give the assistant a name.")
-    _at_most("name", name, MAX_NAME_LENGTH, "A name")
-    return name
-
-
-def _description(value: object) -> str:
-    return _at_most("description", _text("description", value).strip(), MAX_DESCRIPTION, "A description")
-
-
-def _instructions(value: object) -> str:
-    return _at_most("instructions", _text("instructions", value).strip(), MAX_INSTRUCTIONS, "Instructions")
-
-
-def _model(value: object) -> str:
-    model = _text("model", value).strip()
-    kind, colon, rest = model.partition(":")
-    if model and (not colon or kind not in get_args(Kind) or not rest.strip() or "\n" in model):
-        raise FieldError("model", "Pick a model from the list, or leave it empty to use the chat's model.")
-    return _at_most("model", model, MAX_MODEL_ID, "A model id")
-
-
-def _temperature(value: object) -> float | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else math.nan
-    except (ValueError, OverflowError):  # OverflowError: an integer too big for a float
-        number = math.nan
-    if not 0 <= number <= 2:  # also NaN
-        raise FieldError("temperature", "Temperature must be a number between 0 and 2, like 0.7.")
-    return number
-
-
-def _starters(value: object) -> tuple[str, ...]:
-    lines = value.splitlines() if isinstance(value, str) else value
-    if not isinstance(lines, list | tuple) or not all(isinstance(line, str) for line in lines):
-        raise FieldError("starters", "Conversation starters must be text, one per line.")
-    starters = tuple(valid_text(line).strip() for line in lines if line.strip())
-    if len(starters) > MAX_STARTERS:
-        raise FieldError("starters", f"Give at most {MAX_STARTERS} conversation starters; this has {len(starters)}.")
-    for number, starter in enumerate(starters, 1):
-        if len(starter) > MAX_STARTER:
-            raise FieldError(
-                "starters",
-                f"Conversation starter {number} can be at most {MAX_STARTER} characters; it has {len(starter):,}.",
-            )
-    return starters
-
-
-def _response_format(value: object) -> str:
-    if value not in RESPONSE_FORMATS:
-        raise FieldError("response_format", 'The response format must be "text" or "json".')
-    return str(value)
-
-
-def _knowledge(value: object) -> tuple[Attachment, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(file, Attachment) for file in value):
-        raise FieldError("knowledge", "Knowledge must be a list of stored files.")
-    first: dict[str, Attachment] = {}
-    for file in value:
-        first.setdefault(file.sha256, file)  # each file once, where it first came
-    unique = tuple(first.values())
-    if len(unique) > MAX_FILES:
-        raise FieldError("knowledge", f"An assistant can have at most {MAX_FILES} files; this one has {len(unique)}.")
-    return unique
-
-
-def _tools(value: object) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(tool, str) for tool in value):
-        raise FieldError("tools", f"Tools must be a list of names from: {', '.join(TOOLS)}.")
-    if unknown := [tool for tool in value if tool not in TOOLS]:
-        raise FieldError("tools", f"There is no tool {unknown[0]!r}; the tools are {', '.join(TOOLS)}.")
-    return tuple(tool for tool in TOOLS if tool in value)
-
-
-_CHECKS: dict[str, Callable[[Any], object]] = {
-    "name": _name,
-    "description": _description,
-    "instructions": _instructions,
-    "model": _model,
-    "temperature": _temperature,
-    "starters": _starters,
-    "response_format": _response_format,
-    "tools": _tools,
-    "knowledge": _knowledge,
-}
-
-
-def _checked(given: dict[str, Any]) -> dict[str, Any]:
-    """The given fields (not KEEP) as an Assistant holds them; FieldError for the first bad one."""
-    return {key: _CHECKS[key](value) for key, value in given.items() if key in _CHECKS and value is not KEEP}
-
-
-def _text(field: Field, value: object) -> str:
-    if not isinstance(value, str):
-        raise FieldError(field, f"The {field.replace('_', ' ')} must be text, not {_kind(value)}.")
-    return valid_text(value)
-
-
-def _at_most(field: Field, text: str, limit: int, what: str) -> str:
-    if len(text) > limit:
-        raise FieldError(field, f"{what} can be at most {limit:,} characters; this has {len(text):,}.")
-    return text
+# --- helpers of the verbs ---
 
 
 def _sentence(error: Exception) -> str:
@@ -391,13 +260,13 @@ def _imported(number: int, item: object) -> Assistant:
         raise AssistantError(f"Assistant {number} in this file is {_kind(item)}, not an object; nothing was imported.")
     name = item.get("name")
     label = f"Assistant {number} (“{name[:60]}”)" if isinstance(name, str) and name.strip() else f"Assistant {number}"
-    fields = {key: item.get(key, getattr(Assistant, key, "")) for key in _CHECKS}
+    fields = {key: item.get(key, getattr(Assistant, key, "")) for key in CHECKS}
     fields["name"] = item.get("name", "")
     if isinstance(tools := fields["tools"], list):  # a tool of a newer bnaGPT is left out, as in the file
         fields["tools"] = [tool for tool in tools if tool in TOOLS or not isinstance(tool, str)]
     fields["knowledge"] = read_knowledge(item.get("knowledge"))  # a malformed entry is left out, as in the file
     try:
-        checked = _checked(fields)
+        checked = check_fields(fields)
     except FieldError as exc:
         raise AssistantError(f"{label}: {exc} Nothing was imported.") from exc
     times = {key: item[key] for key in ("created_at", "updated_at") if isinstance(item.get(key), str)}

@@ -11,12 +11,8 @@ from pathlib import Path
 import pytest
 
 import settings
-from controller.assistants import (
-    AssistantError,
-    AssistantsController,
-    FieldError,
-    shared_assistant_store,
-)
+from controller.assistant_fields import AssistantError, FieldError
+from controller.assistants import AssistantsController, shared_assistant_store
 from model.assistant import Assistant
 from model.assistant_store import AssistantStore
 from model.message import Conversation, Message

@@ -14,7 +14,8 @@ import pytest
 
 import settings
 from controller import knowledge
-from controller.assistants import AssistantsController, FieldError
+from controller.assistant_fields import FieldError
+from controller.assistants import AssistantsController
 from controller.knowledge import MAX_FILES, add_files, knowledge_index, knowledge_of
 from model.assistant_store import AssistantStore
 from model.files import FileStore

@@ -3,18 +3,13 @@ files it knows, response format, searching the web, running code) to create, edi
 export, import and delete, and the Default assistant's custom instructions (the SYSTEM_PROMPT
 setting's text until edited).
 
-One form serves New and Edit; one panel (the form, or a delete confirmation) is open at a time.
-Callbacks only change session state; what they have to say is shown on the next draw.
+One form serves New and Edit (view.assistant_form); one panel (the form, or a delete
+confirmation) is open at a time (view.assistant_panels). Callbacks only change session state;
+what they have to say is shown on the next draw.
 
 Widget keys, for tests (labels in quotes):
     asst:new                    "New assistant"           opens the form above the list
-    asst:name, asst:description, asst:instructions, asst:model, asst:temperature,
-    asst:starters, asst:response_format                   the form's fields
-    asst:knowledge:<n>, asst:knowledge:<sha256>:remove    its files (view.assistant_knowledge)
-    asst:web_search             "Search the web"          the form's switches, one per tool in SWITCHES
-    asst:run_code               "Run code"
-    asst:save                   "Create" or "Save changes"
-    asst:cancel                 "Cancel"
+    asst:name … asst:save, asst:cancel                    the form (view.assistant_form)
     asst:filter                 "Filter assistants"       only past FILTER_AFTER assistants
     asst:<id>:use               "Use in chat"             opens the chat page with it
     asst:<id>:menu              "⋯"                       Edit, Duplicate, Export, Delete: drawn only
@@ -32,26 +27,20 @@ Widget keys, for tests (labels in quotes):
 from __future__ import annotations
 
 import re
-from functools import cached_property, partial
-from pathlib import Path
+from functools import partial
 
 import streamlit as st
 
-from controller.assistants import (
-    MAX_IMPORT_BYTES,
-    MAX_INSTRUCTIONS,
-    MAX_STARTERS,
-    AssistantError,
-    AssistantsController,
-    FieldError,
-)
-from controller.models import ModelOption
+from controller.assistant_fields import AssistantError
+from controller.assistants import MAX_IMPORT_BYTES, AssistantsController
 from controller.runtime import Runtime
 from model.assistant import Assistant
 from model.store import StoreError
 from utils.text import as_text
 from view import assistant_knowledge as knowledge
 from view import resources
+from view.assistant_form import SWITCHES, AssistantForm, fill_form
+from view.assistant_panels import PANEL, close_panel, notices, say
 
 CHAT_PAGE = "pages/2_Chatbot_With_Memory.py"
 CHAT_ASSISTANT = "memory:assistant"  # session state: the assistant the chat page starts with
@@ -59,30 +48,8 @@ FILTER_AFTER = 10  # a filter box appears when there are more assistants than th
 SHOWN = 20  # at most this many rows (drawn on every run); the filter finds the others
 DESCRIPTION_CHARS = 200  # longer descriptions are cut in the list (the form shows them whole)
 
-PANEL = "asst:panel"  # session state: the one open panel, ("new", "") or ("edit" | "delete", id)
-NOTICE = "asst:notice"  # session state: (level, markdown, panel or None) to show on the next draw
-FIELD_ERROR = "asst:field-error"  # session state: (field, sentence) from the last Create / Save
 IMPORTS = "asst:imports"  # session state: how many imports so far (a fresh uploader for each)
 DEFAULT_TEXT = "asst:default:text"
-FIELDS = ("name", "description", "instructions", "model", "temperature", "starters", "response_format")
-FORMATS = {"text": "Text", "json": "JSON"}
-# The tools the form switches on and off: (label, help, the list row's word). "documents" is not
-# a switch: an assistant's own files (Knowledge files) are searched whenever it has some; one
-# already in the file is kept as it is.
-SWITCHES = {
-    "web_search": (
-        "Search the web",
-        "Every answer of this assistant searches the web first and cites what it found.",
-        "searches the web",
-    ),
-    "run_code": (
-        "Run code",
-        "The model may run Python in a sandbox; needs a model that calls tools (Groq or an "
-        "OpenAI-compatible server); the embedded model cannot.",
-        "runs code",
-    ),
-}
-SAME_AS_CHAT = ""
 GONE = "That assistant was deleted in another tab."
 
 INTRO = (
@@ -91,20 +58,20 @@ INTRO = (
     "assistant follow the Default assistant's instructions, at the bottom of this page."
 )
 
-Panel = tuple[str, str]
-
 
 class AssistantsView:
     """The whole page. See the module docstring for the widget keys."""
 
     controller: AssistantsController
     runtime: Runtime
+    form: AssistantForm
 
     def __call__(self) -> None:
         st.title("Assistants")
         st.write(INTRO)
         self.runtime = resources.runtime()
         self.controller = self.runtime.assistants()
+        self.form = AssistantForm(self.controller, self.runtime)
         if self.controller.problem:
             st.warning(as_text(self.controller.problem))
         top = st.container()
@@ -112,52 +79,23 @@ class AssistantsView:
         self.default_section()
         self.transfer_section(assistants)
         with top:
-            self.notices(None, leftover=True)  # also one whose panel was not drawn
+            notices(None, leftover=True)  # also one whose panel was not drawn
             knowledge.index_saved(self.runtime.configured)  # last: the page is there while it runs
 
-    @cached_property
-    def models(self) -> dict[str, ModelOption]:
-        """The models that can answer now, by id; asked only when a row or the form needs them
-        (Ollama's and a remote server's lists may take a moment when they are not cached)."""
-        return {option.id: option for option in self.runtime.models().options()}
-
-    # panels and notices -------------------------------------------------------------------
+    # panels -------------------------------------------------------------------------------
     def show_panel(self, kind: str, assistant_id: str = "") -> None:
-        self.close_panel()
+        close_panel()
         if assistant_id:
             st.session_state[f"asst:{assistant_id}:menu"] = False  # close the ⋯ menu it was chosen in
         if kind == "new":
-            self.fill_form(None)
+            fill_form(None)
         elif kind == "edit":
             assistant = self.controller.get(assistant_id)
             if assistant is None:
-                self.say("error", GONE)
+                say("error", GONE)
                 return
-            self.fill_form(assistant)
+            fill_form(assistant)
         st.session_state[PANEL] = (kind, assistant_id)
-
-    def close_panel(self) -> None:
-        st.session_state.pop(PANEL, None)
-        st.session_state.pop(FIELD_ERROR, None)
-
-    def say(self, level: str, markdown: str, panel: Panel | None = None) -> None:
-        """Show `markdown` (already safe: names through as_text) on the next draw, in `panel` if open."""
-        st.session_state[NOTICE] = (level, markdown, panel)
-
-    def notices(self, where: Panel | None, leftover: bool = False) -> None:
-        notice = st.session_state.get(NOTICE)
-        if notice is None or not leftover and notice[2] != where:
-            return
-        del st.session_state[NOTICE]
-        level, markdown, _ = notice
-        if level == "toast":
-            st.toast(markdown)
-        elif level == "success":
-            st.success(markdown)
-        elif level == "warning":
-            st.warning(markdown)
-        else:
-            st.error(markdown)
 
     # the list -----------------------------------------------------------------------------
     def assistants_section(self) -> list[Assistant]:
@@ -249,7 +187,7 @@ class AssistantsView:
         description = assistant.description
         if len(description) > DESCRIPTION_CHARS:
             description = description[: DESCRIPTION_CHARS - 1] + "…"
-        model = self.model_label(assistant.model)
+        model = self.form.model_label(assistant.model)
         if assistant.response_format == "json":
             model += " · answers in JSON"
         model += "".join(f" · {word}" for tool, (_, _, word) in SWITCHES.items() if tool in assistant.tools)
@@ -258,164 +196,16 @@ class AssistantsView:
         lines = [f"**{as_text(assistant.name)}**", as_text(description), f":gray[{as_text(model)}]"]
         return "  \n".join(line for line in lines if line)
 
-    def model_label(self, model_id: str) -> str:
-        if model_id == SAME_AS_CHAT:
-            return "Same model as the chat"
-        option = self.models.get(model_id)
-        if option is not None:
-            return option.label
-        kind, _, name = model_id.partition(":")
-        return f"{Path(name).name if kind == 'local' else name or model_id} (not available)"
-
-    # new and edit -------------------------------------------------------------------------
-    @staticmethod
-    def fill_form(assistant: Assistant | None) -> None:
-        """Put `assistant`'s values (or a new one's) in the form's fields before it is drawn."""
-        shown = assistant or Assistant(name="")
-        values = {
-            "name": shown.name,
-            "description": shown.description,
-            "instructions": shown.instructions,
-            "model": shown.model,
-            "temperature": "" if shown.temperature is None else f"{shown.temperature:g}",
-            "starters": "\n".join(shown.starters),
-            "response_format": shown.response_format,
-        }
-        for field, value in values.items():
-            st.session_state[f"asst:{field}"] = value
-        for tool in SWITCHES:
-            st.session_state[f"asst:{tool}"] = tool in shown.tools
-        knowledge.fill(assistant)
-
-    def form(self, assistant: Assistant | None) -> None:
-        where: Panel = ("edit", assistant.id) if assistant else ("new", "")
-        with st.form("asst:form", border=False, enter_to_submit=False):
-            st.text_input("Name", key="asst:name", placeholder="Trip planner")
-            self.field_error("name")
-            st.text_input("Description", key="asst:description", placeholder="What it is for, in a few words")
-            self.field_error("description")
-            st.text_area(
-                "Instructions",
-                key="asst:instructions",
-                height=160,
-                placeholder="How it should answer: its role, its tone, what to ask first, what to avoid.",
-                help=f"What the model reads before every conversation with this assistant (its system prompt); "
-                f"at most {MAX_INSTRUCTIONS:,} characters.",
-            )
-            self.field_error("instructions")
-            model, temperature = st.columns([3, 1])
-            with model:
-                chosen = st.session_state.get("asst:model", SAME_AS_CHAT)
-                choices = [SAME_AS_CHAT, *self.models]
-                if chosen not in choices:
-                    choices.append(chosen)  # saved earlier, not available now: kept, not lost
-                st.selectbox(
-                    "Model",
-                    choices,
-                    key="asst:model",
-                    format_func=lambda c: "Same as the chat" if c == SAME_AS_CHAT else self.model_label(c),
-                    help="The model this assistant always uses, or the one chosen on the Models page.",
-                )
-            with temperature:
-                st.text_input(
-                    "Temperature",
-                    key="asst:temperature",
-                    placeholder="Default",
-                    help="From 0 (the most predictable answers) to 2 (the most varied). Empty: the model's default.",
-                )
-            for field in ("model", "temperature"):  # under the pair, where a sentence has room
-                self.field_error(field)
-            st.text_area(
-                "Conversation starters",
-                key="asst:starters",
-                height=110,
-                placeholder="One per line, e.g.\nPlan a weekend in Lisbon\nWhat should I pack for hiking?",
-                help=f"Up to {MAX_STARTERS}, shown as buttons on an empty chat with this assistant.",
-            )
-            self.field_error("starters")
-            knowledge.field(self.runtime.configured)
-            self.field_error("knowledge")
-            st.radio(
-                "Response format",
-                list(FORMATS),
-                key="asst:response_format",
-                format_func=FORMATS.__getitem__,
-                horizontal=True,
-                help="JSON: the model is asked to answer with a JSON object only.",
-            )
-            self.field_error("response_format")
-            for column, (tool, (label, explained, _)) in zip(st.columns(len(SWITCHES)), SWITCHES.items(), strict=True):
-                column.toggle(label, key=f"asst:{tool}", help=explained)
-            self.notices(where)
-            save, cancel, _ = st.columns([1, 1, 2])
-            save.form_submit_button(
-                "Save changes" if assistant else "Create",
-                key="asst:save",
-                type="primary",
-                width="stretch",
-                on_click=self.save,
-                args=(assistant.id if assistant else None,),
-            )
-            cancel.form_submit_button("Cancel", key="asst:cancel", width="stretch", on_click=self.close_panel)
-
-    @staticmethod
-    def field_error(field: str) -> None:
-        error = st.session_state.get(FIELD_ERROR)
-        if error is not None and error[0] == field:
-            st.error(as_text(error[1]))
-
-    def save(self, assistant_id: str | None) -> None:
-        where: Panel = ("edit", assistant_id) if assistant_id else ("new", "")
-        value = {field: st.session_state.get(f"asst:{field}") or "" for field in FIELDS}
-        st.session_state.pop(FIELD_ERROR, None)
-        write = self.controller.create if assistant_id is None else partial(self.controller.update, assistant_id)
-        switched = [tool for tool in SWITCHES if st.session_state.get(f"asst:{tool}")]
-        try:
-            # the files uploaded are checked and stored first; one left out is named under the field
-            added = knowledge.take_uploads(self.runtime.configured)
-            # a tool the form does not show ("documents") stays as it is in the file now
-            current = self.controller.get(assistant_id) if assistant_id else None
-            kept = [tool for tool in current.tools if tool not in SWITCHES] if current else []
-            saved = write(
-                name=value["name"],
-                description=value["description"],
-                instructions=value["instructions"],
-                model=value["model"],
-                temperature=value["temperature"].strip() or None,
-                starters=value["starters"],
-                response_format=value["response_format"],
-                tools=[*switched, *kept],
-                knowledge=added.files,
-            )
-        except FieldError as error:
-            if error.field in (*FIELDS, "knowledge"):
-                st.session_state[FIELD_ERROR] = (error.field, str(error))  # shown under the field
-            else:
-                self.say("error", as_text(str(error)), where)
-            return
-        except (AssistantError, StoreError) as error:
-            self.say("error", f"Not saved: {as_text(str(error))}", where)
-            return
-        knowledge.index_later(saved)
-        done = f"{'Saved' if assistant_id else 'Created'} “{as_text(saved.name)}”"
-        if missed := knowledge.left_out():
-            # the form stays open on the saved assistant, with each file left out named under the field
-            st.session_state[PANEL] = ("edit", saved.id)
-            self.say("toast", f"{done} without {missed} file{'s' if missed != 1 else ''}.")
-            return
-        self.close_panel()
-        self.say("toast", f"{done}.")
-
     # duplicate and delete -----------------------------------------------------------------
     def duplicate(self, assistant_id: str) -> None:
-        self.close_panel()
+        close_panel()
         st.session_state[f"asst:{assistant_id}:menu"] = False
         try:
             copy = self.controller.duplicate(assistant_id)
         except (AssistantError, StoreError) as error:
-            self.say("error", f"Not duplicated: {as_text(str(error))}")
+            say("error", f"Not duplicated: {as_text(str(error))}")
             return
-        self.say("toast", f"Duplicated as “{as_text(copy.name)}”.")
+        say("toast", f"Duplicated as “{as_text(copy.name)}”.")
 
     def delete_panel(self, assistant: Assistant) -> None:
         key = f"asst:{assistant.id}"
@@ -423,7 +213,7 @@ class AssistantsView:
             f"Delete “{as_text(assistant.name)}”? This cannot be undone. "
             "Conversations that used it stay readable in Chatbot With Memory."
         )
-        self.notices(("delete", assistant.id))
+        notices(("delete", assistant.id))
         left, right, _ = st.columns([1, 1, 2])
         left.button(
             "Confirm Delete",
@@ -433,16 +223,16 @@ class AssistantsView:
             on_click=self.delete,
             args=(assistant.id, assistant.name),
         )
-        right.button("Cancel", key=f"{key}:cancel-delete", width="stretch", on_click=self.close_panel)
+        right.button("Cancel", key=f"{key}:cancel-delete", width="stretch", on_click=close_panel)
 
     def delete(self, assistant_id: str, name: str) -> None:
         try:
             deleted = self.controller.delete(assistant_id)
         except StoreError as error:
-            self.say("error", f"Not deleted: {as_text(str(error))}", ("delete", assistant_id))
+            say("error", f"Not deleted: {as_text(str(error))}", ("delete", assistant_id))
             return
-        self.close_panel()
-        self.say("toast", f"Deleted “{as_text(name)}”." if deleted else GONE)
+        close_panel()
+        say("toast", f"Deleted “{as_text(name)}”." if deleted else GONE)
         if deleted:
             from controller.cleanup import forget_unused_indexes
 
@@ -468,7 +258,7 @@ class AssistantsView:
         )
         with st.form("asst:default-form", border=False, enter_to_submit=False):
             st.text_area("Custom instructions", key=DEFAULT_TEXT, height=120)
-            self.notices(("default", ""))
+            notices(("default", ""))
             save, reset, _ = st.columns([1, 1, 1])
             save.form_submit_button(
                 "Save instructions",
@@ -489,19 +279,19 @@ class AssistantsView:
         try:
             self.controller.set_instructions(st.session_state.get(DEFAULT_TEXT) or "")
         except (AssistantError, StoreError) as error:
-            self.say("error", f"Not saved: {as_text(str(error))}", ("default", ""))
+            say("error", f"Not saved: {as_text(str(error))}", ("default", ""))
             return
         st.session_state[DEFAULT_TEXT] = self.controller.instructions()
-        self.say("toast", "Custom instructions saved: new chats without an assistant follow them.")
+        say("toast", "Custom instructions saved: new chats without an assistant follow them.")
 
     def reset_instructions(self) -> None:
         try:
             self.controller.set_instructions("")
         except (AssistantError, StoreError) as error:
-            self.say("error", f"Not reset: {as_text(str(error))}", ("default", ""))
+            say("error", f"Not reset: {as_text(str(error))}", ("default", ""))
             return
         st.session_state[DEFAULT_TEXT] = self.controller.instructions()
-        self.say("toast", "The Default assistant follows the `SYSTEM_PROMPT` setting's text again.")
+        say("toast", "The Default assistant follows the `SYSTEM_PROMPT` setting's text again.")
 
     # import and export --------------------------------------------------------------------
     def transfer_section(self, assistants: list[Assistant]) -> None:
@@ -516,7 +306,7 @@ class AssistantsView:
             on_change=self.import_file,
             args=(key,),
         )
-        self.notices(("import", ""))
+        notices(("import", ""))
         st.download_button(
             "Export all",
             partial(self.controller.export, settings=self.runtime.configured),  # made only when clicked
@@ -536,12 +326,12 @@ class AssistantsView:
         try:
             imported = self.controller.import_file(upload.getvalue(), settings=self.runtime.configured)
         except (AssistantError, StoreError) as error:
-            self.say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
+            say("error", f"Nothing was imported: {as_text(str(error))}", ("import", ""))
             return
         text = imported_text(imported.assistants)
         if imported.missing:  # imported, but without some of their files
             text += "  \n" + "  \n".join(f":material/attach_file: {as_text(m)}" for m in imported.missing)
-        self.say("success" if not imported.missing else "warning", text, ("import", ""))
+        say("success" if not imported.missing else "warning", text, ("import", ""))
 
 
 def imported_text(added: list[Assistant]) -> str:
