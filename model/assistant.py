@@ -3,7 +3,7 @@
 `from_dict` reads what a file or an export holds: fields it does not know (from a newer bnaGPT)
 are ignored, so are tools it does not have; missing optional fields get their defaults; a field
 of the wrong type is a ValueError naming it. Limits on lengths and ranges are the controller's
-(controller.assistants): a value read from a file is taken as it is. A malformed knowledge file
+(controller.assistant_fields): a value read from a file is taken as it is. A malformed knowledge file
 entry is left out, as a message's attachments are (model.parts).
 """
 
