@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from view import notices as pending
+
 PANEL = "asst:panel"  # session state: the one open panel, ("new", "") or ("edit" | "delete", id)
 NOTICE = "asst:notice"  # session state: (level, markdown, panel or None) to show on the next draw
 FIELD_ERROR = "asst:field-error"  # session state: (field, sentence) from the last Create / Save
 
-Panel = tuple[str, str]
+Panel = pending.Panel
 
 
 def close_panel() -> None:
@@ -23,20 +25,9 @@ def close_panel() -> None:
 
 def say(level: str, markdown: str, panel: Panel | None = None) -> None:
     """Show `markdown` (already safe: names through as_text) on the next draw, in `panel` if open."""
-    st.session_state[NOTICE] = (level, markdown, panel)
+    pending.say(NOTICE, level, markdown, panel)
 
 
 def notices(where: Panel | None, leftover: bool = False) -> None:
-    notice = st.session_state.get(NOTICE)
-    if notice is None or not leftover and notice[2] != where:
-        return
-    del st.session_state[NOTICE]
-    level, markdown, _ = notice
-    if level == "toast":
-        st.toast(markdown)
-    elif level == "success":
-        st.success(markdown)
-    elif level == "warning":
-        st.warning(markdown)
-    else:
-        st.error(markdown)
+    """Show the notice meant for `where` (None: the top of the page)."""
+    pending.show(NOTICE, where, leftover)

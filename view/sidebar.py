@@ -52,6 +52,7 @@ from model.search import SearchHit, SearchUnavailable
 from model.store import ConversationNotFound, ConversationSummary, NameTaken, StoreError
 from model.transfer import ImportFailed
 from utils.text import as_text
+from view import notices as pending
 from view import resources
 
 LABEL_CHARS = 48  # longer names are cut on their button (the whole name is its tooltip)
@@ -64,7 +65,7 @@ HITS = "conv:hits"  # session state: (query, hits) of the last search, shown unt
 GONE = "That conversation was deleted in another tab."
 WHO = {"user": "You", "assistant": "Assistant", "system": "Instructions"}  # who wrote a search hit's message
 
-Panel = tuple[str, str]
+Panel = pending.Panel
 
 
 class ConversationSidebar:
@@ -130,22 +131,11 @@ class ConversationSidebar:
 
     def say(self, level: str, markdown: str, panel: Panel | None = None) -> None:
         """Show `markdown` (already safe: names through as_text) on the next draw, in `panel` if open."""
-        st.session_state[NOTICE] = (level, markdown, panel)
+        pending.say(NOTICE, level, markdown, panel)
 
     def notices(self, where: Panel | None, leftover: bool = False) -> None:
         """Show the notice meant for `where` (None: the top of the sidebar)."""
-        notice = st.session_state.get(NOTICE)
-        if notice is None or not leftover and notice[2] != where:
-            return
-        del st.session_state[NOTICE]
-        level, markdown, _ = notice
-        if level == "toast":
-            st.toast(markdown)
-        elif level == "info":  # a summary to read (an import's): kept on the page, and a toast
-            st.toast(markdown)
-            st.success(markdown)
-        else:
-            st.error(markdown)
+        pending.show(NOTICE, where, leftover)
 
     # save ---------------------------------------------------------------------------------
     def save_section(self) -> None:
