@@ -364,41 +364,29 @@ def patched(
 ) -> Iterator[None]:
     """controller.passages with other passage sizes, controller.index_versions with other windows (0: none,
     the passage is its one window) or window weights, or other BM25 parameters."""
+    from contextlib import ExitStack
+    from unittest.mock import patch
+
     import bm25s
 
     import controller.index_versions as versions
     import controller.passages as passages
 
-    saved = (
-        passages.CHUNK_TOKENS,
-        passages.CHUNK_OVERLAP,
-        versions.WINDOW_TOKENS,
-        versions.PASSAGE_WEIGHT,
-        versions._windows,
-        bm25s.BM25.__init__,
-    )
     init = bm25s.BM25.__init__
-    if chunk_tokens:
-        passages.CHUNK_TOKENS, passages.CHUNK_OVERLAP = chunk_tokens, chunk_tokens // 10
-    if window == 0:
-        versions._windows = lambda tokens, head: [tokens]  # type: ignore[assignment]
-    elif window:
-        versions.WINDOW_TOKENS = window
-    if weight is not None:
-        versions.PASSAGE_WEIGHT = weight
-    if bm25:
-        bm25s.BM25.__init__ = lambda self, *a, **k: init(self, *a, **{**k, **bm25})  # type: ignore[method-assign]
-    try:
+    with ExitStack() as undo:
+        if chunk_tokens:
+            undo.enter_context(patch.object(passages, "CHUNK_TOKENS", chunk_tokens))
+            undo.enter_context(patch.object(passages, "CHUNK_OVERLAP", chunk_tokens // 10))
+        if window == 0:
+            undo.enter_context(patch.object(versions, "_windows", lambda tokens, head: [tokens]))
+        elif window:
+            undo.enter_context(patch.object(versions, "WINDOW_TOKENS", window))
+        if weight is not None:
+            undo.enter_context(patch.object(versions, "PASSAGE_WEIGHT", weight))
+        if bm25:
+            replaced = lambda self, *a, **k: init(self, *a, **{**k, **bm25})  # noqa: E731
+            undo.enter_context(patch.object(bm25s.BM25, "__init__", replaced))
         yield
-    finally:
-        (
-            passages.CHUNK_TOKENS,
-            passages.CHUNK_OVERLAP,
-            versions.WINDOW_TOKENS,
-            versions.PASSAGE_WEIGHT,
-            versions._windows,
-            bm25s.BM25.__init__,
-        ) = saved
 
 
 PROPOSALS: list[tuple[str, dict[str, Any]]] = [

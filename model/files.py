@@ -107,8 +107,12 @@ class FileStore:
         blob = self._blob(sha256)
         if not blob.is_file():
             return False
-        with self._lock:
-            return _refreshed(blob, blob.stat().st_size) if blob.is_file() else False
+        with self._lock:  # a sweep holds it while it looks: the file is either gone or young after it
+            try:
+                size = blob.stat().st_size
+            except FileNotFoundError:
+                return False
+            return _refreshed(blob, size)
 
     def info(self, sha256: str) -> StoredFile | None:
         """Name, kind and size of a stored file, or None when it is not stored."""

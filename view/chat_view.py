@@ -227,7 +227,7 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         if not attachments and not knowledge and not web and not code and not draws:
             return Findings(), []
         window = controller.context_window()
-        embedded = runtime.settings.llm_provider == "local"  # reads prompts slowly: given less
+        embedded = runtime.local is not None  # reads prompts slowly: given less
         index, problems = None, []
         if attachments or knowledge:
             index, problems = self.indexes(attachments, knowledge, runtime)
