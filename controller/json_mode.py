@@ -27,11 +27,15 @@ def read_json_answer(text: str) -> JsonAnswer:
     if (fenced := _FENCED.fullmatch(body)) is not None:
         body = fenced.group(1).strip()
     if not body:
-        return JsonAnswer(problem="The answer is empty, not JSON. Press Retry to ask again.")
+        return JsonAnswer(problem="The answer is empty, not JSON.")
     try:
-        return JsonAnswer(json.loads(body))
+        value = json.loads(body)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
-        return JsonAnswer(problem=f"The answer is not valid JSON ({error.msg} at {where}). Press Retry to ask again.")
+        return JsonAnswer(problem=f"The answer is not valid JSON ({error.msg} at {where}).")
     except (ValueError, RecursionError):  # a number over Python's digit limit, nesting too deep
         return JsonAnswer(problem="The answer is JSON this app cannot read (too deeply nested or a huge number).")
+    if value == {} or value == []:  # what a small model gives when it closes the object at once
+        kind = "object" if value == {} else "list"
+        return JsonAnswer(value, f"The answer is an empty JSON {kind}: the model filled nothing in.")
+    return JsonAnswer(value)

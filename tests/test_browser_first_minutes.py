@@ -131,13 +131,15 @@ def test_json_mode_on_the_embedded_model_gives_an_object(page: Page, app: str) -
     send(page, "Describe a cat with its name and age.")
     settle(page)
     answer = messages(page).nth(1)
-    # a loop inside the JSON (cut by the guard) or the token cap leave it unfinished, which the page
-    # says in a sentence with Retry (the text as it came may hold a code fence): Retry, three times at most
+    # a loop inside the JSON (cut by the guard) or the token cap leave it unfinished, and the tiny
+    # model sometimes closes the object at once ({}): the page says so in a sentence with Retry (the
+    # text as it came may hold a code fence): Retry, three times at most
+    problem = answer.get_by_text(re.compile("not valid JSON|empty JSON"))
     for _ in range(3):
-        if not answer.get_by_text("not valid JSON").count():
+        if not problem.count():
             break
         click(page, answer.get_by_role("button", name="Retry"))
-    expect(answer.get_by_text("not valid JSON")).to_have_count(0)
+    expect(problem).to_have_count(0)
     value = json.loads(answer.get_by_test_id("stCode").inner_text())
     assert isinstance(value, dict) and value
     shoot(page, "json-mode.png")
