@@ -21,7 +21,9 @@ Then each book's questions are asked with DocumentIndex.retrieve: a question is 
 when the r-th passage holds its answer quote. Latency is each query's median of `--repeat` runs;
 the table gives the median and the worst over the queries. The drill book's questions are also
 reported by halves: settings were chosen on the odd-numbered questions (ids 1, 3, 5 …), so the even
-ones and the music book are the held-out figures. `--proposals` rebuilds the index in-process with
+ones and the music book are the held-out figures, and so is each book's fresh set
+(`*-questions-fresh.json`, 40 questions written blind after every setting was chosen), reported in
+its own table. `--proposals` rebuilds the index in-process with
 other settings (monkeypatched; controller/index_versions.py and passages.py are not edited) and prints
 the same columns.
 """
@@ -64,6 +66,11 @@ class Corpus:
     @property
     def pdf_name(self) -> str:
         return self.book.with_suffix(".pdf").name
+
+    @property
+    def fresh(self) -> Path:
+        """Questions written blind, after every setting was chosen: held out from all tuning."""
+        return self.questions.with_name(self.questions.stem + "-fresh.json")
 
 
 CORPORA = {
@@ -210,8 +217,8 @@ def build(pdf: Path, folder: Path, embed_base: str = "", embed_model: str = "") 
 # --- asking the questions ---
 
 
-def load_questions(corpus: Corpus) -> list[dict[str, Any]]:
-    return json.loads(corpus.questions.read_text("utf-8"))["questions"]
+def load_questions(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text("utf-8"))["questions"] if path.exists() else []
 
 
 def rank_of(answer: str, found: list[Any]) -> int | None:
@@ -441,6 +448,22 @@ def measure_proposals(corpus: Corpus, parsed: Any, stored: Any, questions: list[
 GIVEN_BUDGETS = (1_200, 1_800, 2_730)  # tokens of passages; 1,800 is the embedded model's, 2,730 a third of 8,192
 
 
+def measure_fresh(index: Any, fresh: list[dict[str, Any]], repeat: int) -> None:
+    """The blind set (written after every setting was chosen) asked of the same index."""
+    ranks, _, _ = ask(index.retrieve, fresh, repeat)
+    q, syn = quality(ranks, fresh), quality(ranks, fresh, synonym)
+    para = quality(ranks, fresh, lambda question: not synonym(question))
+    print(f"\n## Fresh questions, written blind after the settings were chosen ({len(fresh)})\n")
+    print("| retriever | hit@1 | hit@5 | hit@10 | MRR@10 | hit@5 synonyms | hit@5 paraphrases |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        f"| BM25 | {q['hit@1']:.2f} | **{q['hit@5']:.2f}** | {q['hit@10']:.2f} | {q['mrr']:.2f} "
+        f"| {syn['hit@5']:.2f} ({syn['n']}) | {para['hit@5']:.2f} ({para['n']}) |"
+    )
+    missed = [f"#{question['id']} ({r or '>10'})" for question, r in zip(fresh, ranks, strict=True) if not r or r > 5]
+    print(f"\nnot in the top 5 (rank): {', '.join(missed) or 'none'}")
+
+
 def measure_given(index: Any, corpus: Corpus, questions: list[dict[str, Any]]) -> None:
     """How often the answer's quote is in the passages the model is given (controller.tools'
     search_documents: the top 6, fitted to a budget by controller.passages.fit_passages)."""
@@ -474,7 +497,7 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
 
     data = make_pdf(pages)  # type: ignore[arg-type]
     chars = sum(len(line) for page in pages for line in page)
-    questions = load_questions(corpus)
+    questions = load_questions(corpus.questions)
     print(
         f"\n# {corpus.book.name}: {len(pages)} pages, {chars / len(pages):,.0f} characters a page, "
         f"PDF {len(data) / 2**20:.1f} MB, {len(questions)} questions ({sum(map(synonym, questions))} synonym)"
@@ -554,6 +577,8 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
         f"\nfirst query after opening the index (reads it from disk): {cold_ms:.0f} ms; targets: ≤ 50 ms, hit@5 ≥ 0.85"
     )
 
+    if fresh := load_questions(corpus.fresh):
+        measure_fresh(index, fresh, args.repeat)
     measure_given(index, corpus, questions)
     parsed = parse(data, corpus.pdf_name)
     passages = split(parsed, corpus.pdf_name, lambda fraction, text: None)
