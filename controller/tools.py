@@ -36,10 +36,15 @@ class Findings:
     sources: list[Source] = field(default_factory=list)
     runs: list[ToolRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # one sentence per tool that failed
+    handed: list[str] = field(default_factory=list)  # found text handed to a model that called a tool
 
     def instructions(self, base: str) -> str:
         """`base` with the sources after it (unchanged when nothing was found)."""
         return f"{base}\n\n{self.context}" if self.context else base
+
+    def given_tokens(self, count_tokens: Callable[[str], int]) -> int:
+        """How many tokens of found text the model was given, in its instructions or as tool results."""
+        return sum(count_tokens(text) for text in (self.context, *self.handed) if text)
 
 
 # The embedded model reads a prompt at 150-260 tokens a second on 2 cores, so found text is what
@@ -232,6 +237,8 @@ def add_sources(findings: Findings, found: Findings) -> str:
     findings.sources += [replace(s, number=s.number + shift) for s in found.sources]
     findings.runs += found.runs
     findings.problems += [p for p in found.problems if p not in findings.problems]
+    if context:
+        findings.handed.append(context)
     return context or (found.problems[0] if found.problems else "Nothing was found.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -519,6 +520,12 @@ def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_op
     assert "4 bar" in given and "pump-manual.pdf" in given  # the assistant's file was searched
     answer = at.session_state["memory:messages"][-1]
     assert [s.title for s in answer.sources] == ["pump-manual.pdf"]
+    # the footer counts what the search handed the model, not only the conversation
+    [usage] = [c.value for c in at.caption if "context window:" in c.value]
+    found = re.search(r"window: ([\d,]+) of [\d,]+ tokens \(\d+%\), ([\d,]+) of them found in files", usage)
+    assert found, usage
+    in_window, handed = (int(n.replace(",", "")) for n in found.groups())
+    assert 0 < handed < in_window
 
 
 def test_two_indexes_are_searched_as_one_ranked_by_both() -> None:

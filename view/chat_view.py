@@ -293,6 +293,15 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
         st.session_state[f"{self.key}:tree"] = merge(self.tree, path)
 
     @property
+    def found_for(self) -> tuple[str, int]:
+        """The last answer's id and the tokens of found text its model was given (sources, tool results)."""
+        return st.session_state.get(f"{self.key}:found-tokens", ("", 0))
+
+    @found_for.setter
+    def found_for(self, value: tuple[str, int]) -> None:
+        st.session_state[f"{self.key}:found-tokens"] = value
+
+    @property
     def tree(self) -> tuple[Message, ...]:
         """Every message of the chat, every branch, oldest first."""
         return st.session_state.get(f"{self.key}:tree", ())
@@ -365,11 +374,15 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             usage = runtime.chat(assistant).context_usage(self.messages)
         except ProviderError:
             return
-        share = 100 * usage.tokens_in_view / usage.context_window
+        answer_id, found = self.found_for
+        found = found if self.messages[-1].id == answer_id else 0  # known only for this session's last answer
+        share = 100 * (usage.tokens_in_view + found) / usage.context_window
         text = (
             f"Last answer: {usage.last_answer_tokens:,} tokens · context window: "
-            f"{usage.tokens_in_view:,} of {usage.context_window:,} tokens ({share:.0f}%)"
+            f"{usage.tokens_in_view + found:,} of {usage.context_window:,} tokens ({share:.0f}%)"
         )
+        if found:
+            text += f", {found:,} of them found in files or on the web for that answer"
         st.caption(text)
         if usage.messages_out_of_view:
             st.warning(
@@ -448,6 +461,9 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
                 raise
             stop.empty()
             answer = self.finish(flight, turn, controller)
+            from controller.agent import count_tokens
+
+            self.found_for = (answer.id, turn.findings.given_tokens(count_tokens))
             self._branches = self.branches()  # the answer may be a new version of an earlier one
             if self.remember and answer.status == "complete" and len(self.messages) == 2:
                 ask_for_title(flight.chat_id, controller, self.messages)
