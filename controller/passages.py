@@ -119,6 +119,46 @@ def sentences(text: str) -> list[str]:
     return [match.group() for match in _SENTENCE.finditer(text) if match.group()]
 
 
+# --- what is shown of a passage under an answer ---
+
+_ELLIPSIS = "…"
+
+
+def excerpt(text: str, query: str, limit: int) -> str:
+    """The stretch of `text`, at most `limit` characters of whole sentences (a word cut only when one
+    sentence is longer), richest in `query`'s words, marked "…" where it was cut: the part of a long
+    passage that a citation is about, as a search engine's snippet, instead of its first lines."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    pieces = sentences(text)
+    words = [set(tokenize(piece)) for piece in pieces]
+    # a word of the question in few of the passage's sentences says more than one in all of them
+    wanted = {w for w in tokenize(query) if w not in _common_words()}
+    weight = {w: 1.0 / (1 + sum(w in found for found in words)) for w in wanted}
+    best, best_score, starts = (0, 0), -1.0, [sum(map(len, pieces[:i])) for i in range(len(pieces) + 1)]
+    for first in range(len(pieces)):
+        last = first + 1
+        while last < len(pieces) and starts[last + 1] - starts[first] <= limit:
+            last += 1
+        score = sum(weight[w] for w in set().union(*words[first:last]) & wanted)
+        if score > best_score:
+            best, best_score = (first, last), score
+    first, last = best
+    start, end = starts[first], min(starts[last], starts[first] + limit)
+    if end < starts[last]:  # one sentence longer than the limit: cut it at a word
+        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+    shown = text[start:end].strip()
+    return (_ELLIPSIS if start > 0 else "") + shown + (_ELLIPSIS if end < len(text) else "")
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(tokenize(" ".join(STOPWORDS_EN)))
+
+
 # --- fitting passages into the model's window ---
 
 INSTRUCTION = (

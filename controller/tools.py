@@ -20,7 +20,7 @@ from settings import Settings
 # What the found text may take of the model's window (the rest is for the chat and the answer).
 SHARE_OF_WINDOW = 3
 CHARS_PER_TOKEN = 3
-EXCERPT_CHARS = 600  # of each source, kept with the answer and shown under it
+EXCERPT_CHARS = 600  # of each source, kept with the answer and shown under it: the stretch the question is about
 
 CITE = (
     "Answer from the numbered sources below when they help, and cite each claim you take from them "
@@ -74,6 +74,7 @@ def search_the_web(
     fetch: Callable[..., list] | None = None,
 ) -> Findings:
     """Search the web for `question`, read the top pages, and number them as sources."""
+    from controller.passages import excerpt
     from utils import web_search
 
     search = search or web_search.search
@@ -85,7 +86,8 @@ def search_the_web(
         return Findings(runs=[ToolRun("web_search", question, str(error), ok=False)], problems=[str(error)])
     sources, blocks = [], []
     for number, page in enumerate(pages, 1):
-        sources.append(Source(number, "web", page.title or page.url, page.url, page.text[:EXCERPT_CHARS], url=page.url))
+        shown = excerpt(page.text, question, EXCERPT_CHARS)
+        sources.append(Source(number, "web", page.title or page.url, page.url, shown, url=page.url))
         blocks.append(f"[{number}] {page.title} ({page.url})\n{page.text}")
     listed = "\n".join(f"{r.title} — {r.url}" for r in results)
     run = ToolRun("web_search", question, listed or "no results")
@@ -192,13 +194,13 @@ def search_documents(question: str, index, budget_tokens: int, count_tokens: Cal
     """The passages of the conversation's files that best answer `question`, fitted to the budget.
 
     A sentence in `problems` when meaning could not be searched (the words still answered)."""
-    from controller.passages import fit_passages, passages_prompt
+    from controller.passages import excerpt, fit_passages, passages_prompt
 
     found = index.find(question, top_k=6)
     problems = [found.note] if found.note else []
     passages = fit_passages(found.passages, budget_tokens, count_tokens)
     sources = [
-        Source(number, "document", p.file_name, p.where(), p.text[:EXCERPT_CHARS], sha256=p.sha256)
+        Source(number, "document", p.file_name, p.where(), excerpt(p.text, question, EXCERPT_CHARS), sha256=p.sha256)
         for number, p in enumerate(passages, 1)
     ]
     listed = "\n".join(f"[{s.number}] {s.location}" for s in sources) or "nothing matched"

@@ -570,3 +570,37 @@ def test_the_embedded_model_is_given_fewer_passages_than_its_window_holds(tmp_pa
     assert count_tokens(embedded.context) <= EMBEDDED_FOUND_TOKENS < count_tokens(other.context)
     assert len(embedded.sources) < len(other.sources)
     assert found_tokens(2048, embedded=True) == found_tokens(2048) == 682  # a small window's share is smaller still
+
+
+# --- what is shown of a passage under an answer ---
+
+MARCH = "The regiment marched along the river road and camped by the mill that evening. "
+
+
+def test_a_source_shows_the_stretch_its_question_is_about_not_the_passages_first_lines(tmp_path: Path) -> None:
+    from controller.tools import EXCERPT_CHARS, search_documents
+
+    answer = "The lighthouse roof was painted turquoise in 1998. "
+    page = MARCH * 12 + answer + MARCH * 12  # one passage of ~2,000 characters, the answer in its middle
+    store, index = FileStore(tmp_path / "files"), DocumentIndex(tmp_path / "indexes" / "owner")
+    index_file(index, store, make_pdf([[page]]), "log.pdf")  # type: ignore[arg-type]
+    found = search_documents("What colour is the lighthouse roof?", index, 2_000, count_tokens)
+    [source] = found.sources
+    assert answer.strip() in source.excerpt
+    assert source.excerpt.startswith("…") and source.excerpt.endswith("…")  # said where it was cut
+    assert len(source.excerpt) <= EXCERPT_CHARS + 2
+    assert answer.strip() in found.context and len(found.context) > 2_000  # the model is given the whole passage
+
+
+def test_an_excerpt_keeps_whole_sentences_and_cuts_a_long_one_at_a_word() -> None:
+    from controller.passages import excerpt
+
+    assert excerpt("  Short enough.  ", "anything", 600) == "Short enough."
+    text = MARCH * 20
+    shown = excerpt(text, "nothing in common", 300)
+    assert shown.startswith("The regiment") and shown.endswith("evening.…")  # the start, whole sentences
+    one_long = "word " * 400
+    cut = excerpt(one_long, "word", 300)
+    assert cut.endswith("word…") and len(cut) <= 301
+    chinese = "灯塔的屋顶是绿松石色的。" * 10 + "渔船每天早上九点出发。" + "灯塔的屋顶是绿松石色的。" * 10
+    assert "渔船每天早上九点出发。" in excerpt(chinese, "渔船几点出发", 60)
