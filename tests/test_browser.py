@@ -164,6 +164,7 @@ def test_an_exported_conversation_brings_its_files_into_a_fresh_app(page: Page, 
         with page.expect_download() as download:
             sidebar(page).get_by_role("button", name="Download JSON").click()
         data = Path(download.value.path()).read_bytes()
+        click(page, sidebar(page).get_by_role("button", name="Close", exact=True))
         expect(sidebar(page).get_by_role("button", name="Download JSON")).to_have_count(0)  # the panel closed
     carried = json.loads(data)["files"]
     assert [base64.b64decode(carried[f.sha256]["data"]) for f in stored] == [pdf, png]

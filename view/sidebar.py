@@ -433,7 +433,9 @@ class ConversationSidebar:
                     mime=exported.mime,
                     key=f"{key}:{kind}",
                     width="stretch",
-                    on_click=self.close_panel,
+                    # No rerun: a rerun that no longer draws the button (the panel closed) drops the
+                    # JSON's deferred data, and a download racing it then fails. Close closes the panel.
+                    on_click="ignore",
                 )
                 for sentence in exported.left_out:
                     st.caption(as_text(sentence))
