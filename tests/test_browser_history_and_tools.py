@@ -5,11 +5,15 @@ what it was sent, so the tests can see what the model was given to cite.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import docx
+import pypdf
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -26,7 +30,7 @@ from tests.browser import (
     streamlit_app,
 )
 from tests.openai_server import FakeOpenAI
-from tests.test_documents import make_docx, make_pdf
+from tests.test_documents import make_docx, make_pdf, zip_bomb_docx
 from tests.test_imports import chatgpt_zip, trip
 from tests.test_web_search import Web
 
@@ -117,16 +121,106 @@ def test_files_are_cited_by_page_and_found_again_after_a_reload(
     context.close()
 
 
-def test_a_file_that_cannot_be_read_says_why_and_the_chat_goes_on(page: Page, app: str, api: FakeOpenAI) -> None:
+def encrypted_pdf() -> bytes:
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(make_pdf(GUIDE))))
+    writer.encrypt("secret", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def word_file(text: str) -> bytes:
+    document = docx.Document()
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+# Each file the issue names that cannot be read, and the one sentence it gets (naming the file once)
+REFUSED = [
+    ("locked.pdf", encrypted_pdf, "application/pdf", r"^“locked\.pdf” is password-protected; save a copy without"),
+    (
+        "scan.pdf",
+        lambda: make_pdf([None, None]),
+        "application/pdf",
+        r"^“scan\.pdf” has no text layer; it may be a scan",
+    ),
+    ("empty.txt", lambda: b"", "text/plain", r"^“empty\.txt” is empty \(0 bytes\)"),
+    (
+        "report.pdf",
+        lambda: word_file("A report saved as Word."),
+        "application/pdf",
+        r"^“report\.pdf” is really a Word document \(DOCX\), not a PDF",
+    ),
+    (
+        "notes.pdf",
+        lambda: b"just words, not a PDF",
+        "application/pdf",
+        r"^“notes\.pdf” is not a PDF: it holds plain text",
+    ),
+    ("bomb.docx", zip_bomb_docx, DOCX, r"^“bomb\.docx” .*that is how a zip bomb looks"),
+]
+
+
+def test_every_bad_file_gets_one_sentence_and_the_chat_goes_on(
+    page: Page, app: str, api: FakeOpenAI, folder: Path, tmp_path: Path
+) -> None:
     open_memory_page(page, app)
-    attach_and_send(page, "Read this", [("empty.txt", b"", "text/plain")])
-    expect(page.get_by_text(re.compile(r"empty\.txt: .*empty"))).to_be_visible(timeout=30_000)
+    refused = []
+    for turn, (name, make, mime, sentence) in enumerate(REFUSED, 1):
+        data = make()
+        refused.append(hashlib.sha256(data).hexdigest())
+        attach_and_send(page, f"What is in {name}?", [(name, data, mime)])
+        expect(page.get_by_text(re.compile(sentence))).to_be_visible(timeout=30_000)
+        expect(messages(page)).to_have_count(2 * turn, timeout=30_000)  # the question was still answered
+        settle(page)
+        expect(messages(page).nth(2 * turn - 1)).to_contain_text(f"Echo: What is in {name}?")
+
+    # 500 MB: the browser refuses it before uploading a byte, on the file's chip (a sparse file: no disk used)
+    huge = tmp_path / "movie.pdf"
+    with huge.open("wb") as out:
+        out.truncate(500 * 2**20)
+    page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files(str(huge))
+    expect(page.get_by_test_id("stChatInput").get_by_role("alert")).to_have_text(
+        re.compile(r"File must be 25(\.0)?MB or smaller")
+    )
+    page.get_by_role("button", name="Remove movie.pdf").click()
+    turns = len(REFUSED)
+
+    # a CSV with a million rows is read up to the row cap, and says so
+    rows = ("id,city\n" + "".join(f"{i},cidade {i}\n" for i in range(1_000_000))).encode()
+    api.script.tool_calls = [("search_files", {"query": "cidade 4999"})]
+    attach_and_send(page, "Which city has id 4999?", [("rows.csv", rows, "text/csv")])
+    expect(
+        page.get_by_text(re.compile(r"^“rows\.csv” has 1,000,000 rows; only the first 5,000 were kept\.$"))
+    ).to_be_visible(timeout=60_000)
+    expect(messages(page)).to_have_count(2 * turns + 2, timeout=60_000)
     settle(page)
-    expect(messages(page)).to_have_count(2)  # the text was still sent and answered
-    attach_and_send(page, "And this?", [("notes.pdf", b"just words, not a PDF", "application/pdf")])
-    expect(page.get_by_text(re.compile(r"notes\.pdf: .*"))).to_be_visible(timeout=30_000)
+    assert "cidade 4999" in tool_results(api)
+
+    # Chinese and Portuguese are found, not dropped by the tokenizer
+    chinese = "灯塔的屋顶是绿松石色的。渔船每天早上九点从北码头出发。".encode()
+    api.script.tool_calls = [("search_files", {"query": "渔船几点出发"})]
+    attach_and_send(
+        page, "渔船几点出发？", [("港口.txt", chinese, "text/plain"), ("relatorio.docx", make_docx(), DOCX)]
+    )
+    expect(messages(page)).to_have_count(2 * turns + 4, timeout=60_000)
     settle(page)
-    expect(messages(page)).to_have_count(4)
+    assert "渔船每天早上九点" in tool_results(api)
+    api.script.tool_calls = [("search_files", {"query": "acao coletiva indenizacao"})]
+    send(page, "O que pede a ação coletiva?")
+    expect(messages(page)).to_have_count(2 * turns + 6, timeout=60_000)
+    settle(page)
+    assert "A ação coletiva pede indenização por danos." in tool_results(api)
+
+    # nothing of a refused file was kept: not stored, not in any index
+    stored = {p.name for p in (folder / "files").rglob("*") if p.is_file()}
+    assert stored and not stored & set(refused)
+    for part in (folder / "indexes").rglob("*"):
+        if part.is_file():
+            assert not any(sha.encode() in part.read_bytes() for sha in refused), part
 
 
 def test_an_answer_from_the_web_lists_its_sources_and_keeps_them(

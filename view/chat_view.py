@@ -37,6 +37,7 @@ from utils.documents import DOCUMENT_TYPES, DocumentError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
+from view.assistant_knowledge import naming
 from view.chat_state import Action, Failure, InFlight
 from view.choices import ChoicesMixin
 from view.media_view import MediaMixin, picture_types
@@ -199,10 +200,10 @@ class ChatView(ChoicesMixin, MessagesMixin, MediaMixin):
             try:
                 attachment, notes = attach(data, name, settings)
             except (DocumentError, OSError) as error:
-                self.file_note("error", f"{as_text(name)}: {as_text(str(error))}", ":material/attach_file:")
+                self.file_note("error", as_text(naming(name, str(error))), ":material/attach_file:")
                 continue
             for note in notes:
-                self.file_note("info", f"{as_text(name)}: {as_text(note)}", ":material/attach_file:")
+                self.file_note("info", as_text(naming(name, note)), ":material/attach_file:")
             kept.append(attachment)
         return kept
 
