@@ -92,6 +92,7 @@ def split(parsed: ParsedDocument, name: str, on_progress: Progress) -> list[Pass
     splitter = SentenceSplitter(
         chunk_size=CHUNK_TOKENS,
         chunk_overlap=CHUNK_OVERLAP,
+        tokenizer=_chunk_tokens,
         paragraph_separator="\n\n",  # parse() leaves at most one blank line between paragraphs
         chunking_tokenizer_fn=sentences,
     )
@@ -106,17 +107,42 @@ def split(parsed: ParsedDocument, name: str, on_progress: Progress) -> list[Pass
     return passages
 
 
+def _chunk_tokens(text: str) -> Sequence[int]:
+    """The tokens SentenceSplitter counts; for text that cannot fit in a chunk, only as many as say so.
+
+    It counts a whole section before cutting it, and tiktoken takes 15 s and a gigabyte for 20 MB
+    without a blank; no token of its encoding (cl100k) is longer than 128 characters."""
+    if len(text) > 128 * CHUNK_TOKENS:
+        return range(CHUNK_TOKENS + 1)
+    from llama_index.core.utils import get_tokenizer
+
+    return get_tokenizer()(text)  # type: ignore[no-any-return]
+
+
 # A sentence ends at . ! ? … followed by a blank or the end, or at 。！？ (no blank follows them).
 _SENTENCE = re.compile(r".*?(?:[.!?…]+[\"')\]]*(?:\s+|$)|[。！？]+\s*|$)", re.S)
+LONG_SENTENCE = 2_000  # characters: more than a passage holds of most languages
+PIECE = 300  # characters: less than a passage holds of any language
+# The longest start of a long "sentence" that ends a line, else ends at a blank, else any.
+_PIECE = re.compile(rf".{{1,{PIECE}}}\n|.{{1,{PIECE}}}\s|.{{1,{PIECE}}}", re.S)
 
 
 def sentences(text: str) -> list[str]:
     """`text` cut after each sentence, blanks kept, so the pieces join back into `text`.
 
     SentenceSplitter's default (NLTK's Punkt) is 5 times slower here and first tries to download
-    NLTK data, which fails offline.
+    NLTK data, which fails offline. Text with no sentence ends for pages (a list of names or
+    numbers, a log, base64 in Markdown) is cut in pieces of lines: SentenceSplitter would cut it
+    into single characters, counting the tokens of each, about a minute for a few megabytes.
     """
-    return [match.group() for match in _SENTENCE.finditer(text) if match.group()]
+    pieces: list[str] = []
+    for match in _SENTENCE.finditer(text):
+        sentence = match.group()
+        if len(sentence) > LONG_SENTENCE:
+            pieces.extend(piece.group() for piece in _PIECE.finditer(sentence))
+        elif sentence:
+            pieces.append(sentence)
+    return pieces
 
 
 # --- what is shown of a passage under an answer ---
