@@ -1,0 +1,89 @@
+"""Read a PDF's text layer, page by page, with each page's bookmark title as its heading.
+
+pypdfium2 (PDFium, Chrome's PDF engine) reads about 1 ms a page against pypdf's 14 ms on the
+same real documents. PDFium is not thread-safe, and Streamlit runs each session in a thread, so
+one lock serialises its calls; it is imported only when a PDF is read, to keep page start-up fast.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from model.message import valid_text
+from utils.document_base import DocumentError, Limits, Section, short_list, tidy
+
+_pdfium_lock = threading.Lock()
+
+
+def read_pdf(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int, tuple[str, ...]]:
+    """Sections (one a page with text), the page count, and notes naming pages left out."""
+    import pypdfium2 as pdfium
+
+    with _pdfium_lock:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            if getattr(exc, "err_code", None) in (4, 6):  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
+                raise DocumentError(
+                    f"“{name}” is password-protected; save a copy without the password and upload that."
+                ) from exc
+            raise DocumentError(_DAMAGED_PDF.format(name=name)) from exc
+        try:
+            pages = len(pdf)
+            if pages > limits.max_pages:
+                raise DocumentError(
+                    f"“{name}” has {pages:,} pages; at most {limits.max_pages:,} can be read. Split it and upload the parts."
+                )
+            headings = _pdf_headings(pdf, pages)
+            texts: list[str | None] = []  # None: a page PDFium cannot load (a cut download, a broken page tree)
+            for index in range(pages):
+                try:
+                    page = pdf[index]
+                    textpage = page.get_textpage()
+                    texts.append(tidy(valid_text(textpage.get_text_range())))
+                except pdfium.PdfiumError:
+                    texts.append(None)
+                    continue
+                textpage.close()
+                page.close()
+        finally:
+            pdf.close()
+    damaged = [str(number) for number, text in enumerate(texts, 1) if text is None]
+    if not any(texts):
+        if damaged:
+            raise DocumentError(_DAMAGED_PDF.format(name=name))
+        raise DocumentError(f"“{name}” has no text layer; it may be a scan — OCR is not available yet.")
+    blank = [str(number) for number, text in enumerate(texts, 1) if text == ""]
+    notes: tuple[str, ...] = (
+        (f"Pages {short_list(blank)} of “{name}” have no text layer (scans?) and were left out.",) if blank else ()
+    )
+    if damaged:
+        notes += (f"Pages {short_list(damaged)} of “{name}” are damaged and could not be read.",)
+    sections = [Section(text, number, headings[number - 1]) for number, text in enumerate(texts, 1) if text]
+    return sections, pages, notes
+
+
+_DAMAGED_PDF = (
+    "“{name}” is a damaged PDF that cannot be opened (perhaps an incomplete download); "
+    "download or export it again and upload the new copy."
+)
+
+
+def _pdf_headings(pdf: object, pages: int) -> list[str | None]:
+    """The bookmark (outline) title in force on each page, when the PDF has bookmarks."""
+    starts: dict[int, str] = {}
+    try:
+        for bookmark in pdf.get_toc(max_depth=3):  # type: ignore[attr-defined]
+            dest = bookmark.get_dest()
+            index = dest.get_index() if dest is not None else None
+            title = tidy(valid_text(bookmark.get_title() or ""))
+            if index is not None and 0 <= index < pages and title:
+                starts.setdefault(index, title)
+    except Exception:  # noqa: BLE001 — bookmarks are a nicety; a broken outline must not lose the text
+        return [None] * pages
+    headings: list[str | None] = []
+    current: str | None = None
+    for index in range(pages):
+        current = starts.get(index, current)
+        headings.append(current)
+    return headings
