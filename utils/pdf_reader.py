@@ -7,6 +7,7 @@ one lock serialises its calls; it is imported only when a PDF is read, to keep p
 
 from __future__ import annotations
 
+import re
 import threading
 
 from model.message import valid_text
@@ -40,7 +41,7 @@ def read_pdf(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int
                 try:
                     page = pdf[index]
                     textpage = page.get_textpage()
-                    texts.append(tidy(valid_text(textpage.get_text_range())))
+                    texts.append(tidy(valid_text(_joined(textpage.get_text_range()))))
                 except pdfium.PdfiumError:
                     texts.append(None)
                     continue
@@ -87,3 +88,14 @@ def _pdf_headings(pdf: object, pages: int) -> list[str | None]:
         current = starts.get(index, current)
         headings.append(current)
     return headings
+
+
+_LINE_END_HYPHEN = re.compile("\ufffe(\\w?)")
+
+
+def _joined(text: str) -> str:
+    """Words hyphenated at a line's end made whole again: PDFium marks such a hyphen with U+FFFE and
+    drops the line break, and read as a blank the halves could not be found ("nego-" "tiated"). Before
+    a small letter the hyphen goes, as in pdfminer's and PyMuPDF's dehyphenation (a compound broken at
+    its own hyphen loses it: "wellknown"); before anything else it stays ("Paris-Berlin")."""
+    return _LINE_END_HYPHEN.sub(lambda m: m[1] if m[1].islower() else f"-{m[1]}", text)
