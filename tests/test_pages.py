@@ -128,7 +128,8 @@ def test_memory_page_on_the_real_embedded_model() -> None:
     at.switch_page(MEMORY_PAGE).run()
     send(at, "Say hello.")
     messages = texts(at)
-    assert messages[0] == "Say hello." and len(messages) == 2 and messages[1].strip()
+    said = [e.value for e in (*at.error, *at.warning, *at.info)]
+    assert messages[:1] == ["Say hello."] and len(messages) == 2 and messages[1].strip(), (messages, said)
 
 
 def test_home_says_at_once_when_the_embedded_model_cannot_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
