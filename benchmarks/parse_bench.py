@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import os
 import random
 import statistics
@@ -26,22 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+from tests.test_document_inputs import long_docx  # noqa: E402 - the same file the test reads
+
 
 def html_unclosed() -> bytes:
     return ("<html><body>" + "".join(f"<p>Paragraph {n} of an old page" for n in range(20_000))).encode()
-
-
-def long_docx() -> bytes:
-    import docx
-
-    document = docx.Document()
-    for n in range(10_000):
-        if n % 500 == 0:
-            document.add_heading(f"Part {n // 500 + 1}", 1)
-        document.add_paragraph(f"Paragraph {n}.")
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 def id_list() -> bytes:
