@@ -172,8 +172,8 @@ def excerpt(text: str, query: str, limit: int) -> str:
             best, best_score = (first, last), score
     first, last = best
     start, end = starts[first], min(starts[last], starts[first] + limit)
-    if end < starts[last]:  # one sentence longer than the limit: cut it at a word
-        end = text.rfind(" ", start, end) if text.rfind(" ", start, end) > start else end
+    if end < starts[last] and (blank := text.rfind(" ", start, end)) > start:  # one long sentence: cut at a word
+        end = blank
     shown = text[start:end].strip()
     return (_ELLIPSIS if start > 0 else "") + shown + (_ELLIPSIS if end < len(text) else "")
 

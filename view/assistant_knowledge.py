@@ -24,6 +24,7 @@ from model.parts import Attachment
 from settings import Settings
 from utils.documents import DocumentError
 from utils.text import as_text
+from view.notices import naming
 
 FILES = "asst:knowledge"  # session state: the files the form shows (list[Attachment])
 UPLOADS = "asst:knowledge-uploads"  # session state: how many saves took uploads (a fresh uploader for each)
@@ -95,11 +96,6 @@ def take_uploads(settings: Settings) -> Added:
     if uploads:
         st.session_state[UPLOADS] = st.session_state.get(UPLOADS, 0) + 1
     return added
-
-
-def naming(name: str, sentence: str) -> str:
-    """The sentence, after the file's name unless it already names it."""
-    return sentence if name in sentence else f"{name}: {sentence}"
 
 
 def left_out() -> int:

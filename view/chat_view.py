@@ -37,12 +37,12 @@ from utils.documents import DOCUMENT_TYPES, DocumentError
 from utils.errors import LocalModelFailed, ProviderError
 from utils.text import as_text, inert_markdown
 from view import resources
-from view.assistant_knowledge import naming
 from view.chat_state import Action, Failure, InFlight
 from view.choices import ChoicesMixin
 from view.media_view import MediaMixin, picture_types
 from view.messages import SHOWN_CHARS as SHOWN_CHARS
 from view.messages import MessagesMixin
+from view.notices import naming
 
 # While an answer streams the page is redrawn at most this often (the first words at once).
 REDRAW_EVERY = 0.05

@@ -30,3 +30,9 @@ def show(key: str, where: Panel | None, leftover: bool = False) -> None:
         st.warning(markdown)
     elif level != "toast":
         st.error(markdown)
+
+
+def naming(name: str, sentence: str) -> str:
+    """A sentence about the file `name`, after its name unless it already names it (shared by the
+    chat's attachments and an assistant's knowledge files)."""
+    return sentence if name in sentence else f"{name}: {sentence}"
