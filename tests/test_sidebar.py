@@ -429,7 +429,11 @@ def test_past_ten_a_filter_and_at_most_twenty_drawn(tmp_path: Path) -> None:
 
 def test_pin_moves_a_conversation_to_the_top_and_unpin_back(tmp_path: Path) -> None:
     store_ = ConversationStore(tmp_path / "conversations.json")
-    oldest, _, newest = [store_.save(Conversation(name, (Message("user", "hi"),))) for name in ("Old", "Mid", "New")]
+    # saved a minute apart: three saves in one millisecond would tie on the time the list is sorted by
+    oldest, _, newest = [
+        store_.save(Conversation(name, (Message("user", "hi"),), updated_at=f"2026-01-01T00:0{n}:00.000Z"))
+        for n, name in enumerate(("Old", "Mid", "New"))
+    ]
     at = sidebar(tmp_path)
     assert [b.label for b in open_buttons(at)] == ["New", "Mid", "Old"]
     open_menu(at, f"conv:{oldest.id}")
