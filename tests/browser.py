@@ -122,6 +122,14 @@ def messages(page: Page):  # type: ignore[no-untyped-def]
     return page.get_by_test_id("stChatMessage")
 
 
+def answered(page: Page, count: int, timeout: float = 60_000) -> None:
+    """Wait until the page shows `count` messages and the run answering has ended. The answer's
+    bubble is drawn before its request reaches the model, so a test reading what the model was
+    sent must wait for the run, not for the bubble."""
+    expect(messages(page)).to_have_count(count, timeout=timeout)
+    settle(page, timeout)
+
+
 def open_memory_page(page: Page, url: str) -> None:
     page.goto(url)
     page.get_by_test_id("stSidebarNav").get_by_text("Chatbot With Memory").click()

@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from controller.assistants import AssistantsController, shared_assistant_store
 from model.store import ConversationStore
 from tests.browser import (
+    answered,
     choose_from_menu,
     click,
     messages,
@@ -127,7 +128,7 @@ def test_an_assistant_answers_its_way_and_its_conversation_reopens_with_it(
     expect(starter).to_be_visible()
     expect(page.get_by_role("button", name="Write a haiku about autumn leaves")).to_have_count(0)
     click(page, starter)
-    expect(messages(page)).to_have_count(2, timeout=30_000)
+    answered(page, 2, timeout=30_000)
     request = fresh.answer_requests[-1]
     assert request.messages[0] == {"role": "system", "content": "Always answer like a pirate, with arr."}
     assert request.body["temperature"] == 0.9

@@ -27,6 +27,7 @@ import settings
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    answered,
     attach_and_send,
     click,
     messages,
@@ -150,7 +151,7 @@ def test_a_photo_of_text_is_answered_from_its_text(browser: Browser, page: Page,
     expect(messages(again).nth(1).get_by_text(re.compile("cannot see pictures"))).to_be_visible()
     fresh.script.reply = "It leaves at 21:40."
     send(again, "And from which pier?")
-    expect(messages(again)).to_have_count(4, timeout=60_000)
+    answered(again, 4, timeout=60_000)
     remembered = " ".join(p for p in user_parts(fresh.answer_requests[-1]) if isinstance(p, str))
     assert "pier number 7" in remembered.lower()  # the picture's text is still what the model is given
     again.context.close()
@@ -161,7 +162,7 @@ def test_a_model_that_sees_is_sent_the_picture(page: Page, app: str, fresh: Fake
     page.get_by_test_id("stSelectbox").filter(has_text="Model").click()
     click(page, page.get_by_role("option", name=re.compile("llama-4-scout")))
     attach_and_send(page, "What colour is this?", [("sky.jpg", photo(), "image/jpeg")])
-    expect(messages(page)).to_have_count(2, timeout=60_000)
+    answered(page, 2, timeout=60_000)
     request = fresh.answer_requests[-1]
     assert request.body["model"] == SEEING_MODEL
     pictures = [p for p in user_parts(request) if isinstance(p, dict) and p.get("type") == "image_url"]
@@ -293,7 +294,7 @@ def test_a_voice_note_is_written_down_shown_and_sent(
         assert not fresh.answer_requests  # nothing is sent before the user says so
         written.fill("What is the capital of Portugal? Answer in one word.")
         click(page, page.get_by_role("button", name="Send", exact=True))
-        expect(messages(page)).to_have_count(2, timeout=60_000)
+        answered(page, 2, timeout=60_000)
         [question] = [p for p in user_parts(fresh.answer_requests[-1]) if isinstance(p, str)]
         assert question == "What is the capital of Portugal? Answer in one word."
         save_as(page, "Spoken question")
