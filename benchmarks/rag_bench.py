@@ -157,7 +157,6 @@ def build_child(pdf: Path, folder: Path, embed_base: str, embed_model: str) -> N
     times and the peak RSS as JSON."""
     started = time.perf_counter()
     import bm25s  # noqa: F401 — the app has these loaded before the first upload
-    import pypdfium2  # noqa: F401
     import Stemmer  # noqa: F401
     from llama_index.core.node_parser import SentenceSplitter
 
@@ -515,15 +514,16 @@ def report_corpus(corpus: Corpus, args: argparse.Namespace, work: Path, embed: t
     print(f"\n## Parse + index (median of {args.builds} child processes, load {os.getloadavg()[0]:.1f})\n")
     print("| step | seconds, median (min–max) | note |")
     print("|---|---:|---|")
-    print(f"| imports | {spread('import_s')} | pypdfium2, bm25s, LlamaIndex's splitter: once per app |")
+    print(f"| imports | {spread('import_s')} | bm25s, LlamaIndex's splitter: once per app |")
     print(f"| splitter's tokenizer, first use | {spread('warm_s')} | once per app, at its first upload |")
-    print(f"| parse (utils.documents.parse) | {spread('parse_s')} | |")
+    print(f"| parse (utils.documents.parse) | {spread('parse_s')} | PDFium in a process of its own |")
     print(f"| store (FileStore.put) | {spread('store_s')} | |")
     print(f"| split + BM25 + write (DocumentIndex.add) | {spread('index_s')} | {runs[0]['passages']} passages |")
     print(f"| **parse + store + index** | **{spread('total_s')}** | target ≤ 20 s |")
     print(
         f"\npeak RSS of the child: {med('rss_peak_mb'):.0f} MB ({med('rss_imported_mb'):.0f} MB after the imports "
-        f"and the tokenizer, so +{med('rss_peak_mb') - med('rss_imported_mb'):.0f} MB for the PDF and its index)"
+        f"and the tokenizer, so +{med('rss_peak_mb') - med('rss_imported_mb'):.0f} MB for the PDF and its index; "
+        "PDFium reads in a process of its own, not counted here)"
     )
     hybrid_run = None
     if embed is not None:

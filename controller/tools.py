@@ -117,6 +117,7 @@ def document_limits(settings: Settings):  # type: ignore[no-untyped-def]
         max_bytes=settings.document_max_mb * 1024 * 1024,
         max_pages=settings.document_max_pages,
         max_csv_rows=settings.document_max_rows,
+        pdf_memory_bytes=settings.document_pdf_memory_mb * 1024 * 1024,
     )
 
 

@@ -160,6 +160,38 @@ def test_a_damaged_pdf_is_refused() -> None:
         parse(b"%PDF-1.4\nnothing else", "broken.pdf")
 
 
+def heavy_pdf(lines: int) -> bytes:
+    """One page of many short lines: a few MB that PDFium needs about 100 bytes of memory a byte to read."""
+    return make_pdf([[f"line {n}" for n in range(lines)]])
+
+
+def test_a_pdf_that_needs_too_much_memory_costs_a_sentence_not_the_app() -> None:
+    # 400k lines (~6 MB) take PDFium ~0.6 GB; capped at 300 MB it aborts, as it would the app's
+    # process if it read there. Here the test process lives on and is told in a sentence.
+    with pytest.raises(
+        DocumentError, match=r"“heavy\.pdf” needs more than 300 MB of memory to read, so it was stopped"
+    ):
+        parse(heavy_pdf(400_000), "heavy.pdf", Limits(pdf_memory_bytes=300 * 1024 * 1024))
+    assert parse(make_pdf(THREE_PAGES), "after.pdf").sections[0].text.startswith("Chapter one")  # still reading
+
+
+def test_a_pdf_that_takes_too_long_is_stopped() -> None:
+    with pytest.raises(DocumentError, match=r"Reading “slow\.pdf” took over 0\.2 s and was stopped"):
+        parse(heavy_pdf(400_000), "slow.pdf", Limits(pdf_seconds=0.2))  # the reader is killed, not waited for
+
+
+def test_pdfs_are_read_at_once_by_several_sessions() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    books = {f"book{n}.pdf": make_pdf([[f"Book {n}, page {p}."] for p in range(1, 6)]) for n in range(4)}
+    with ThreadPoolExecutor(4) as pool:
+        read = dict(zip(books, pool.map(lambda item: parse(item[1], item[0]), books.items()), strict=True))
+    for name, parsed in read.items():
+        number = name.removeprefix("book").removesuffix(".pdf")
+        assert [s.text for s in parsed.sections] == [f"Book {number}, page {p}." for p in range(1, 6)]
+        assert [s.page for s in parsed.sections] == [1, 2, 3, 4, 5]
+
+
 def test_docx_keeps_headings_tables_portuguese_and_chinese() -> None:
     parsed = parse(make_docx(), "relatório.docx")
     assert parsed.kind == "docx"

@@ -25,6 +25,8 @@ class Limits:
     max_csv_rows: int = 5_000
     max_unpacked_bytes: int = 200 * 1024 * 1024  # a DOCX's parts, inflated
     max_ratio: int = 100  # a DOCX part that would grow more than this is a zip bomb
+    pdf_memory_bytes: int = 1024 * 1024 * 1024  # the PDF reader's process; a 300-page book takes ~25 MB
+    pdf_seconds: float = 60  # the same book reads in 0.3 s
 
 
 @dataclass(frozen=True)

@@ -1,54 +1,114 @@
 """Read a PDF's text layer, page by page, with each page's bookmark title as its heading.
 
 pypdfium2 (PDFium, Chrome's PDF engine) reads about 1 ms a page against pypdf's 14 ms on the
-same real documents. PDFium is not thread-safe, and Streamlit runs each session in a thread, so
-one lock serialises its calls; it is imported only when a PDF is read, to keep page start-up fast.
+same real documents. It reads in a child process of its own, with a cap on its memory and a time
+limit: PDFium aborts the whole process when an allocation fails (a hostile page of a few MB asks
+for gigabytes), and it is native code fed an untrusted file, so a file that crashes or hangs it
+must cost one sentence, not the app and every conversation open in it. The child costs about
+0.1 s, and it lets sessions read PDFs at once, where one process had to serialise PDFium's calls.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import threading
+import subprocess
+import sys
+from pathlib import Path
 
 from model.message import valid_text
 from utils.document_base import DocumentError, Limits, Section, short_list, tidy
 
-_pdfium_lock = threading.Lock()
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_pdf(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int, tuple[str, ...]]:
     """Sections (one a page with text), the page count, and notes naming pages left out."""
+    request = json.dumps({"name": name, "max_pages": limits.max_pages, "memory": limits.pdf_memory_bytes})
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "utils.pdf_reader"],
+            input=request.encode() + b"\n" + data,
+            capture_output=True,
+            timeout=limits.pdf_seconds,
+            cwd=_ROOT,
+            env={"LANG": "C.UTF-8"},  # not the app's: it holds the API keys
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DocumentError(
+            f"Reading “{name}” took over {limits.pdf_seconds:g} s and was stopped; it may be damaged or built to "
+            "overload readers. Print it to a new PDF and upload that."
+        ) from exc
+    try:
+        reply = json.loads(done.stdout)
+    except ValueError:
+        reply = None
+    if done.returncode != 0 or not isinstance(reply, dict):
+        if done.returncode in (-6, 134) or b"MemoryError" in done.stderr:  # PDFium aborts when memory runs out
+            raise DocumentError(
+                f"“{name}” needs more than {limits.pdf_memory_bytes // 2**20:,} MB of memory to read, so it was "
+                "stopped; it may be built to overload readers. Print it to a new PDF, or split it, and upload that."
+            )
+        raise DocumentError(_DAMAGED_PDF.format(name=name))
+    if "error" in reply:
+        raise DocumentError(str(reply["error"]))
+    sections = [Section(text, page, heading) for text, page, heading in reply["sections"]]
+    return sections, int(reply["pages"]), tuple(reply["notes"])
+
+
+def _child() -> None:
+    """The child's side: a JSON line of what to read, then the PDF, on stdin; the result as JSON on
+    stdout, or {"error": sentence} for a file that is refused."""
+    request = json.loads(sys.stdin.buffer.readline())
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (request["memory"], request["memory"]))
+    except (ImportError, ValueError, OSError):  # no such limit here (not Linux or macOS): read uncapped
+        pass
+    data = sys.stdin.buffer.read()
+    limits = Limits(max_pages=request["max_pages"])
+    try:
+        sections, pages, notes = _read(data, request["name"], limits)
+    except DocumentError as exc:
+        reply: dict[str, object] = {"error": str(exc)}
+    else:
+        reply = {"sections": [[s.text, s.page, s.heading] for s in sections], "pages": pages, "notes": notes}
+    sys.stdout.write(json.dumps(reply))
+
+
+def _read(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int, tuple[str, ...]]:
     import pypdfium2 as pdfium
 
-    with _pdfium_lock:
-        try:
-            pdf = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            if getattr(exc, "err_code", None) in (4, 6):  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
-                raise DocumentError(
-                    f"“{name}” is password-protected; save a copy without the password and upload that."
-                ) from exc
-            raise DocumentError(_DAMAGED_PDF.format(name=name)) from exc
-        try:
-            pages = len(pdf)
-            if pages > limits.max_pages:
-                raise DocumentError(
-                    f"“{name}” has {pages:,} pages; at most {limits.max_pages:,} can be read. Split it and upload the parts."
-                )
-            headings = _pdf_headings(pdf, pages)
-            texts: list[str | None] = []  # None: a page PDFium cannot load (a cut download, a broken page tree)
-            for index in range(pages):
-                try:
-                    page = pdf[index]
-                    textpage = page.get_textpage()
-                    texts.append(tidy(valid_text(_joined(textpage.get_text_range()))))
-                except pdfium.PdfiumError:
-                    texts.append(None)
-                    continue
-                textpage.close()
-                page.close()
-        finally:
-            pdf.close()
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) in (4, 6):  # FPDF_ERR_PASSWORD, FPDF_ERR_SECURITY
+            raise DocumentError(
+                f"“{name}” is password-protected; save a copy without the password and upload that."
+            ) from exc
+        raise DocumentError(_DAMAGED_PDF.format(name=name)) from exc
+    try:
+        pages = len(pdf)
+        if pages > limits.max_pages:
+            raise DocumentError(
+                f"“{name}” has {pages:,} pages; at most {limits.max_pages:,} can be read. Split it and upload the parts."
+            )
+        headings = _pdf_headings(pdf, pages)
+        texts: list[str | None] = []  # None: a page PDFium cannot load (a cut download, a broken page tree)
+        for index in range(pages):
+            try:
+                page = pdf[index]
+                textpage = page.get_textpage()
+                texts.append(tidy(valid_text(_joined(textpage.get_text_range()))))
+            except pdfium.PdfiumError:
+                texts.append(None)
+                continue
+            textpage.close()
+            page.close()
+    finally:
+        pdf.close()
     damaged = [str(number) for number, text in enumerate(texts, 1) if text is None]
     if not any(texts):
         if damaged:
@@ -99,3 +159,7 @@ def _joined(text: str) -> str:
     a small letter the hyphen goes, as in pdfminer's and PyMuPDF's dehyphenation (a compound broken at
     its own hyphen loses it: "wellknown"); before anything else it stays ("Paris-Berlin")."""
     return _LINE_END_HYPHEN.sub(lambda m: m[1] if m[1].islower() else f"-{m[1]}", text)
+
+
+if __name__ == "__main__":
+    _child()
