@@ -279,6 +279,17 @@ def run_code_tool(findings: Findings, attachments: list[Attachment], settings: S
     return run_code
 
 
+EMPTY_QUERY = "The query was empty: call {tool} again with the words to look for."
+
+
+def query_text(query: object) -> str:
+    """A search tool's query as text. Models sometimes send a list of keywords or a number where
+    the schema says a string; they mean the words, not an error about Python types."""
+    if isinstance(query, (list, tuple)):
+        return " ".join(str(item) for item in query if item is not None).strip()
+    return ("" if query is None else str(query)).strip()
+
+
 def agent_tools(
     findings: Findings,
     *,
@@ -298,14 +309,20 @@ def agent_tools(
 
         def search_web(query: str) -> str:
             """Search the web and read the top pages; returns numbered sources to cite as [n]."""
-            return add_sources(findings, search_the_web(query, settings, budget))
+            words = query_text(query)
+            if not words:
+                return EMPTY_QUERY.format(tool="search_web")
+            return add_sources(findings, search_the_web(words, settings, budget))
 
         tools.append(FunctionTool.from_defaults(fn=search_web, name="search_web"))
     if index is not None:
 
         def search_files(query: str) -> str:
             """Search the files the user attached; returns numbered passages (file, page) to cite as [n]."""
-            return add_sources(findings, search_documents(query, index, budget // CHARS_PER_TOKEN, count_tokens))
+            words = query_text(query)
+            if not words:
+                return EMPTY_QUERY.format(tool="search_files")
+            return add_sources(findings, search_documents(words, index, budget // CHARS_PER_TOKEN, count_tokens))
 
         tools.append(FunctionTool.from_defaults(fn=search_files, name="search_files"))
     if code:

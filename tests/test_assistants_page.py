@@ -528,6 +528,34 @@ def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_op
     assert 0 < handed < in_window
 
 
+@pytest.mark.parametrize(
+    ("arguments", "given"),
+    [
+        ({"query": ["pressure", "valve"]}, "4 bar"),  # keywords as a list, as some models send them
+        ({"query": 4}, "4 bar"),  # a number where the schema says a string
+        ({"query": "  "}, "The query was empty: call search_files again with the words to look for."),
+        ({"q": "valve"}, "unexpected keyword argument 'q'"),  # LlamaIndex's sentence: the model can retry
+    ],
+)
+def test_a_search_called_with_odd_arguments_gets_words_or_a_sentence_not_a_python_error(
+    use_fake_openai: FakeOpenAI, arguments: dict[str, object], given: str
+) -> None:
+    config = settings.get_settings()
+    manual = make_pdf([["Pump manual.", "The pressure valve of the pump opens at 4 bar."]])
+    made = controller().create(name="Pump expert", knowledge=add_files((), [("pump.pdf", manual)], config).files)
+    use_fake_openai.script.tool_calls = [("search_files", arguments)]
+    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
+    at.switch_page(MEMORY_PAGE).run()
+    at.session_state["memory:assistant"] = made.id
+    at.run()
+    at.chat_input[0].set_value("At what pressure does the valve open?").run()
+    assert not at.exception, at.exception
+    [tool] = [m["content"] for m in use_fake_openai.answer_requests[-1].messages if m.get("role") == "tool"]
+    assert given in tool
+    assert "casefold" not in tool and "object at 0x" not in tool
+    assert at.session_state["memory:messages"][-1].content.startswith("Echo:")  # the answer still came
+
+
 def test_two_indexes_are_searched_as_one_ranked_by_both() -> None:
     from controller.documents import Indexes
     from controller.tools import index_for
