@@ -11,6 +11,7 @@ must cost one sentence, not the app and every conversation open in it. The child
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from model.message import valid_text
 from utils.document_base import DocumentError, Limits, Section, short_list, tidy
 
 _ROOT = Path(__file__).resolve().parents[1]
+_log = logging.getLogger(__name__)
 
 
 def read_pdf(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int, tuple[str, ...]]:
@@ -45,7 +47,14 @@ def read_pdf(data: bytes, name: str, limits: Limits) -> tuple[list[Section], int
     except ValueError:
         reply = None
     if done.returncode != 0 or not isinstance(reply, dict):
-        if done.returncode in (-6, 134) or b"MemoryError" in done.stderr:  # PDFium aborts when memory runs out
+        _log.warning(
+            "the PDF reader ended with %s on %r: %s",
+            done.returncode,
+            name,
+            done.stderr[-2000:].decode(errors="replace"),
+        )
+        # PDFium aborts (SIGABRT) when an allocation fails; the kernel's OOM killer sends SIGKILL
+        if done.returncode in (-6, -9, 134, 137) or b"MemoryError" in done.stderr:
             raise DocumentError(
                 f"“{name}” needs more than {limits.pdf_memory_bytes // 2**20:,} MB of memory to read, so it was "
                 "stopped; it may be built to overload readers. Print it to a new PDF, or split it, and upload that."
