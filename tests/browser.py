@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.openai_server import FakeOpenAI
 
@@ -96,24 +97,63 @@ def streamlit_app(
                 process.kill()
 
 
+# Streamlit marks its root with the run's state only once the server says a run began, which on a
+# busy machine can be long after a click or Enter. So the page counts the runs that began: each
+# change of the mark is a mutation record keeping the value before it, so the value after it is the
+# next record's old value, or the mark now for the last one. A run that began and ended before the
+# observer was called is still counted. A wait after an action then waits for a run begun after it,
+# not for the "notRunning" left by the run before.
+_RUNS_BEGUN = """() => {
+    if (window.__bnaRuns === undefined) {
+        window.__bnaRuns = 0;
+        new MutationObserver((records) => {
+            records.forEach((record, i) => {
+                const after = i + 1 < records.length
+                    ? records[i + 1].oldValue
+                    : record.target.getAttribute("data-test-script-state");
+                if (after === "running" && record.oldValue !== "running") window.__bnaRuns += 1;
+            });
+        }).observe(document.documentElement, {
+            subtree: true, attributes: true, attributeOldValue: true, attributeFilter: ["data-test-script-state"],
+        });
+    }
+    return window.__bnaRuns;
+}"""
+RUN_START_GRACE_MS = 3_000  # an action that starts no run (an expander, a menu) costs this much
+_runs_before: dict[int, int] = {}  # page → the runs it had begun just before the last action
+
+
+def mark(page: Page) -> None:
+    """Note that an action is about to be taken, so the next `settle` waits for the run it starts."""
+    _runs_before[id(page)] = int(page.evaluate(_RUNS_BEGUN))
+
+
 def send(page: Page, text: str) -> float:
     """Type a message and press Enter; returns the time it was sent."""
     box = page.get_by_test_id("stChatInputTextArea")
     box.fill(text)
+    mark(page)
     sent = time.monotonic()
     box.press("Enter")
     return sent
 
 
 def settle(page: Page, timeout: float = 60_000) -> None:
-    """Wait until no script run is going on: Streamlit marks its root with the run's state."""
+    """Wait until no script run is going on. After `send`, `click` or `mark`, first wait (up to
+    RUN_START_GRACE_MS) for the run that action starts to show on the page."""
+    before = _runs_before.pop(id(page), None)
     page.wait_for_timeout(150)  # let a rerun that a click or Enter asked for begin
+    if before is not None:
+        # no run within the grace: the action needed none (an expander), or the page was reloaded
+        with suppress(PlaywrightTimeout):
+            page.wait_for_function(f"() => ({_RUNS_BEGUN})() > {before}", timeout=RUN_START_GRACE_MS)
     idle = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
     expect(idle).to_have_count(1, timeout=timeout)
 
 
 def click(page: Page, locator) -> None:  # type: ignore[no-untyped-def]
     """Click a button and wait for the run it starts to finish."""
+    mark(page)
     locator.click()
     settle(page)
 

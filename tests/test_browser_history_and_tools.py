@@ -326,5 +326,7 @@ def test_a_csv_is_analysed_by_code_with_a_chart_and_both_come_back_on_reload(
     expect(answer.get_by_text("total units: 60")).to_be_visible()
     expect(answer.get_by_test_id("stImage")).to_have_count(1)
     img = answer.get_by_test_id("stImage").locator("img")
+    # the chart is fetched from the app after the <img> is drawn: wait for it to be there, then measure
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     assert page.evaluate("(img) => img.naturalWidth", img.element_handle()) > 100
     context.close()

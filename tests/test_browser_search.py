@@ -11,7 +11,17 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from model.store import ConversationStore
-from tests.browser import app_env, click, conversation_menu, messages, open_memory_page, settle, sidebar, streamlit_app
+from tests.browser import (
+    app_env,
+    click,
+    conversation_menu,
+    mark,
+    messages,
+    open_memory_page,
+    settle,
+    sidebar,
+    streamlit_app,
+)
 from tests.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +71,7 @@ def test_search_5000_conversations_then_pin_and_archive(page: Page, tmp_path: Pa
         open_memory_page(page, url)
         box = sidebar(page).get_by_label("Search conversations")
         box.fill(WORD)
+        mark(page)
         started = time.monotonic()
         box.press("Enter")
         settle(page, timeout=FIRST_SEARCH_MS)
