@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -502,18 +503,24 @@ def test_an_import_names_the_files_it_came_without(tmp_path: Path) -> None:
     assert controller().list()[0].knowledge == ()
 
 
-def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_openai: FakeOpenAI) -> None:
-    config = settings.get_settings()
+def ask_the_pump_expert(api: FakeOpenAI, arguments: dict[str, Any]) -> AppTest:
+    """A chat with an assistant whose knowledge is a pump manual, asked about it; the stand-in
+    model calls search_files with `arguments` first."""
     manual = make_pdf([["Pump manual.", "The pressure valve of the pump opens at 4 bar."]])
-    added = add_files((), [("pump-manual.pdf", manual)], config)
+    added = add_files((), [("pump-manual.pdf", manual)], settings.get_settings())
     made = controller().create(name="Pump expert", knowledge=added.files)
-    use_fake_openai.script.tool_calls = [("search_files", {"query": "pressure valve opens"})]
+    api.script.tool_calls = [("search_files", arguments)]
     at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
     at.switch_page(MEMORY_PAGE).run()
     at.session_state["memory:assistant"] = made.id
     at.run()
     at.chat_input[0].set_value("At what pressure does the valve open?").run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_openai: FakeOpenAI) -> None:
+    at = ask_the_pump_expert(use_fake_openai, {"query": "pressure valve opens"})
     given = "\n".join(
         m.get("content") or "" for m in use_fake_openai.answer_requests[-1].messages if m.get("role") == "tool"
     )
@@ -540,16 +547,7 @@ def test_a_chat_searches_the_assistants_knowledge_with_its_own_files(use_fake_op
 def test_a_search_called_with_odd_arguments_gets_words_or_a_sentence_not_a_python_error(
     use_fake_openai: FakeOpenAI, arguments: dict[str, object], given: str
 ) -> None:
-    config = settings.get_settings()
-    manual = make_pdf([["Pump manual.", "The pressure valve of the pump opens at 4 bar."]])
-    made = controller().create(name="Pump expert", knowledge=add_files((), [("pump.pdf", manual)], config).files)
-    use_fake_openai.script.tool_calls = [("search_files", arguments)]
-    at = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=60)
-    at.switch_page(MEMORY_PAGE).run()
-    at.session_state["memory:assistant"] = made.id
-    at.run()
-    at.chat_input[0].set_value("At what pressure does the valve open?").run()
-    assert not at.exception, at.exception
+    at = ask_the_pump_expert(use_fake_openai, arguments)
     [tool] = [m["content"] for m in use_fake_openai.answer_requests[-1].messages if m.get("role") == "tool"]
     assert given in tool
     assert "casefold" not in tool and "object at 0x" not in tool
