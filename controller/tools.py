@@ -279,15 +279,16 @@ def run_code_tool(findings: Findings, attachments: list[Attachment], settings: S
     return run_code
 
 
-EMPTY_QUERY = "The query was empty: call {tool} again with the words to look for."
-
-
-def query_text(query: object) -> str:
-    """A search tool's query as text. Models sometimes send a list of keywords or a number where
-    the schema says a string; they mean the words, not an error about Python types."""
+def searched(findings: Findings, tool: str, query: object, search: Callable[[str], Findings]) -> str:
+    """What a search tool hands the model for `query`. Models sometimes send a list of keywords or a
+    number where the schema says a string; they mean the words, not an error about Python types."""
     if isinstance(query, (list, tuple)):
-        return " ".join(str(item) for item in query if item is not None).strip()
-    return ("" if query is None else str(query)).strip()
+        words = " ".join(str(item) for item in query if item is not None).strip()
+    else:
+        words = ("" if query is None else str(query)).strip()
+    if not words:
+        return f"The query was empty: call {tool} again with the words to look for."
+    return add_sources(findings, search(words))
 
 
 def agent_tools(
@@ -309,20 +310,19 @@ def agent_tools(
 
         def search_web(query: str) -> str:
             """Search the web and read the top pages; returns numbered sources to cite as [n]."""
-            words = query_text(query)
-            if not words:
-                return EMPTY_QUERY.format(tool="search_web")
-            return add_sources(findings, search_the_web(words, settings, budget))
+            return searched(findings, "search_web", query, lambda words: search_the_web(words, settings, budget))
 
         tools.append(FunctionTool.from_defaults(fn=search_web, name="search_web"))
     if index is not None:
 
         def search_files(query: str) -> str:
             """Search the files the user attached; returns numbered passages (file, page) to cite as [n]."""
-            words = query_text(query)
-            if not words:
-                return EMPTY_QUERY.format(tool="search_files")
-            return add_sources(findings, search_documents(words, index, budget // CHARS_PER_TOKEN, count_tokens))
+            return searched(
+                findings,
+                "search_files",
+                query,
+                lambda words: search_documents(words, index, budget // CHARS_PER_TOKEN, count_tokens),
+            )
 
         tools.append(FunctionTool.from_defaults(fn=search_files, name="search_files"))
     if code:
